@@ -1,0 +1,159 @@
+"""The checkpoints folder: names to paths, sidecars, listing and deletion."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .durable import fsync_dir, os_error, reservation
+from .errors import CheckpointError
+from .names import ARCHIVE_SUFFIX, SIDECAR_SUFFIX, check_existing_name
+from .project import Project, find_project
+from .reports import (
+    CheckpointDeleteReport,
+    CheckpointListEntry,
+    CheckpointListReport,
+    CheckpointSummary,
+)
+
+log = logging.getLogger(__name__)
+
+ProjectLike = Project | str | os.PathLike[str]
+
+
+def as_project(project: ProjectLike) -> Project:
+    """Accept a :class:`Project` or any path inside one."""
+    return project if isinstance(project, Project) else find_project(project)
+
+
+def sidecar_for(archive: Path) -> Path:
+    """``<name>.json`` beside ``<name>.tar.gz``."""
+    return archive.with_name(archive.name[: -len(ARCHIVE_SUFFIX)] + SIDECAR_SUFFIX)
+
+
+def lock_for(project: Project, name: str) -> Path:
+    """The reservation file that claims ``name`` while it is created or deleted."""
+    return project.checkpoints_dir / f".{name}.lock"
+
+
+def archive_path(project: ProjectLike, name: str) -> Path:
+    """The archive of the existing checkpoint ``name``; the name must match exactly."""
+    project = as_project(project)
+    name = check_existing_name(name)
+    path = project.checkpoints_dir / f"{name}{ARCHIVE_SUFFIX}"
+    if not path.is_file():
+        raise CheckpointError(
+            f"no checkpoint named {name!r} in project {project.name!r}; "
+            "list the checkpoints to see the names",
+            "not_found",
+        )
+    return path
+
+
+def default_restore_target(project: ProjectLike, name: str) -> Path:
+    """``<project folder>-restored-<name>``, beside the project folder."""
+    project = as_project(project)
+    return project.root.parent / f"{project.root.name}-restored-{check_existing_name(name)}"
+
+
+def read_sidecar(archive: Path) -> CheckpointSummary | None:
+    """The sidecar's summary, or ``None`` when it is missing or unreadable."""
+    try:
+        return CheckpointSummary.model_validate_json(sidecar_for(archive).read_bytes())
+    except (OSError, ValidationError, ValueError):
+        return None
+
+
+def list_checkpoints(project: ProjectLike) -> CheckpointListReport:
+    """Every complete checkpoint of the project, newest first."""
+    project = as_project(project)
+    entries: list[tuple[float, CheckpointListEntry]] = []
+    try:
+        scan = list(os.scandir(project.checkpoints_dir))
+    except FileNotFoundError:
+        scan = []
+    except OSError as error:
+        raise os_error(error, project.checkpoints_dir) from None
+
+    for item in scan:
+        if not item.name.endswith(ARCHIVE_SUFFIX) or not item.is_file(follow_symlinks=False):
+            continue
+        try:
+            stat = item.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # deleted while we looked
+        entries.append(_list_entry(Path(item.path), stat))
+
+    entries.sort(key=lambda pair: (pair[0], pair[1].name), reverse=True)
+    return CheckpointListReport(
+        project=str(project.root),
+        checkpoints=[entry for _, entry in entries],
+        project_name=project.name,
+    )
+
+
+def _list_entry(archive: Path, stat: os.stat_result) -> tuple[float, CheckpointListEntry]:
+    name = archive.name[: -len(ARCHIVE_SUFFIX)]
+    summary = read_sidecar(archive)
+    status = "ok"
+    problem = None
+    if summary is None:
+        from .reader import read_embedded_summary  # only for archives without a sidecar
+
+        summary = read_embedded_summary(archive)
+        if summary is None:
+            status, problem = "incomplete", "no sidecar and no readable checkpoint.json"
+    elif summary.size_bytes != stat.st_size:
+        status = "damaged"
+        problem = f"archive is {stat.st_size} bytes, its sidecar says {summary.size_bytes}"
+
+    created_at = summary.created_at if summary else ""
+    entry = CheckpointListEntry(
+        name=name,
+        path=str(archive),
+        created_at=created_at or _iso(stat.st_mtime),
+        message=summary.message if summary else None,
+        size_bytes=stat.st_size,
+        files=summary.files if summary else None,
+        status=status,
+        problem=problem,
+    )
+    return _timestamp(created_at, stat.st_mtime), entry
+
+
+def _timestamp(created_at: str, fallback: float) -> float:
+    try:
+        moment = datetime.fromisoformat(created_at)
+    except ValueError:
+        return fallback
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(int(timestamp), UTC).isoformat(timespec="seconds")
+
+
+def delete(project: ProjectLike, name: str) -> CheckpointDeleteReport:
+    """Remove a checkpoint's archive and sidecar."""
+    project = as_project(project)
+    archive = archive_path(project, name)
+    name = archive.name[: -len(ARCHIVE_SUFFIX)]
+    deleted = []
+    with reservation(lock_for(project, name), f"an operation on checkpoint {name!r}"):
+        for path in (archive, sidecar_for(archive)):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise os_error(error, path) from None
+            deleted.append(str(path))
+        fsync_dir(archive.parent)
+    log.warning("deleted checkpoint %s of %s", name, project.root)
+    return CheckpointDeleteReport(project=str(project.root), name=name, deleted=deleted)
