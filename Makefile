@@ -2,7 +2,7 @@
 # so a test run reads nothing from, and writes nothing to, the user's own setup.
 
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOMES := $(CURDIR)/.test-home

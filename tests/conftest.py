@@ -1,0 +1,72 @@
+"""Fixtures shared by every test folder: small hand-made projects and real jellycell ones."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+JELLYCELL = Path(sys.executable).with_name("jellycell")
+
+MINIMAL_TOML = """\
+[project]
+name = "{name}"
+"""
+
+
+def write_project(folder: Path, name: str = "demo", toml: str | None = None) -> Path:
+    """Make a small project by hand: config, a notebook, data, a cache with blobs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "jellycell.toml").write_text(toml or MINIMAL_TOML.format(name=name))
+    (folder / "notebooks").mkdir(exist_ok=True)
+    (folder / "notebooks" / "analysis.py").write_text("# %%\nx = 1\n")
+    (folder / "data").mkdir(exist_ok=True)
+    (folder / "data" / "table.csv").write_text("a,b\n1,2\n" * 100)
+    (folder / "data" / "empty-dir").mkdir(exist_ok=True)
+    blobs = folder / ".jellycell" / "cache" / "blobs" / "ab"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (blobs / "abcdef").write_bytes(bytes(range(256)) * 4)
+    (folder / "manuscripts").mkdir(exist_ok=True)
+    (folder / "manuscripts" / "paper.md").write_text("# Results\n")
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A small hand-made project folder, ``tmp_path/demo``."""
+    return write_project(tmp_path / "demo")
+
+
+def run_jellycell(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real jellycell command line; fail the test with its output if it fails."""
+    result = subprocess.run(
+        [str(JELLYCELL), *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        pytest.fail(f"jellycell {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def jellycell_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project made once per session by ``jellycell init``, ``new`` and ``run``."""
+    if not JELLYCELL.exists():
+        pytest.fail("the jellycell command line is not installed; pip install -e '.[test]'")
+    base = tmp_path_factory.mktemp("jellycell-template")
+    run_jellycell("init", "real", "--name", "real", cwd=base)
+    root = base / "real"
+    run_jellycell("new", "analysis", cwd=root)
+    (root / "data" / "numbers.csv").write_text("x,y\n" + "".join(f"{i},{i * i}\n" for i in range(500)))
+    run_jellycell("run", "notebooks/analysis.py", cwd=root)
+    return root
+
+
+@pytest.fixture
+def real_project(jellycell_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the real jellycell project, ``tmp_path/real``."""
+    target = tmp_path / "real"
+    shutil.copytree(jellycell_template, target, symlinks=True)
+    return target
