@@ -1,0 +1,18 @@
+"""The ipywidgets view of a project's checkpoints, and its fallbacks for viewers without widgets."""
+
+from __future__ import annotations
+
+from .progress import ProgressView, progress_bar
+from .render import human_size, render_list_html, render_list_text, time_ago
+from .widget import CheckpointPanel, CheckpointRow
+
+__all__ = [
+    "CheckpointPanel",
+    "CheckpointRow",
+    "ProgressView",
+    "human_size",
+    "progress_bar",
+    "render_list_html",
+    "render_list_text",
+    "time_ago",
+]
