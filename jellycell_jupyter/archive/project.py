@@ -25,8 +25,9 @@ DEFAULT_ROOTS: dict[str, str] = {
 class Project:
     """A jellycell project: its folder, its name and its configured roots.
 
-    ``roots`` maps each ``[paths]`` key to its resolved absolute folder, which
-    may not exist yet; every one lies inside ``root``.
+    ``roots`` maps each ``[paths]`` key to its absolute folder, which may not
+    exist yet; every one lies inside ``root`` by its spelling (a root that is a
+    link leading elsewhere is skipped when archiving).
     """
 
     root: Path
@@ -135,7 +136,9 @@ def _table(config: dict[str, Any], key: str, config_path: Path) -> dict[str, Any
 def _resolve_root(folder: Path, key: str, value: object, config_path: Path) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise CheckpointError(f"[paths] {key} in {config_path} must be a non-empty string")
-    resolved = (folder / value).resolve()
+    # Lexical on purpose: a root that is a link is judged by the walk, which
+    # skips (and reports) a link that leaves the project instead of failing.
+    resolved = Path(os.path.normpath(folder / value))
     if resolved == folder or not resolved.is_relative_to(folder):
         raise CheckpointError(
             f"[paths] {key} = {value!r} in {config_path} lies outside the project folder; "

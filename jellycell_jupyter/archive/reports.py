@@ -21,39 +21,26 @@ class SkippedPath(BaseModel):
     reason: str
 
 
-class IndexChunk(BaseModel):
-    """One gzip member of an archive: where it lies, and which tar bytes it holds."""
-
-    offset: int
-    length: int
-    tar_offset: int
-    tar_length: int
-
-
-class IndexEntry(BaseModel):
-    """One archived project entry, as recorded in the checkpoint's index.
-
-    ``sha256`` is the digest of a file's bytes as archived; for a link it is
-    empty and ``link`` holds the target. ``chunk`` is the position of the gzip
-    member that holds the entry's tar header in :attr:`CheckpointIndex.chunks`.
-    """
-
-    path: str
-    kind: Literal["file", "dir", "link"]
-    size: int = 0
-    mtime_ns: int = 0
-    mode: int = 0o644
-    sha256: str = ""
-    link: str = ""
-    chunk: int = 0
+INDEX_FORMAT = "jellycell-jupyter/1"
+ENTRY_COLUMNS = ("name", "kind", "size", "mtime_ns", "mode", "sha256_or_link", "member", "signature")
 
 
 class CheckpointIndex(BaseModel):
-    """The member index that makes an archive verifiable and cheap to re-checkpoint."""
+    """The member index that makes an archive verifiable and cheap to re-checkpoint.
 
-    format: str = "jellycell-jupyter/1"
-    chunks: list[IndexChunk] = Field(default_factory=list)
-    entries: list[IndexEntry] = Field(default_factory=list)
+    Compact on purpose, since it holds a row per project file. ``members`` are
+    the gzip members of the archive as ``[offset, length, tar_offset,
+    tar_length]``; ``groups`` are runs of entries stored together as
+    ``[first_entry, entries, first_member, members]``; ``entries`` have the
+    columns of :data:`ENTRY_COLUMNS`, where ``sha256_or_link`` is a file's
+    digest or a link's target and ``signature`` is empty where the entry must
+    never be copied from this archive into the next one.
+    """
+
+    format: str = INDEX_FORMAT
+    members: list[list[int]] = Field(default_factory=list)
+    groups: list[list[int]] = Field(default_factory=list)
+    entries: list[list[str | int]] = Field(default_factory=list)
 
 
 class CheckpointSummary(BaseModel):

@@ -1,0 +1,73 @@
+"""``/jellycell/api/checkpoints/NAME/restore``: unpack a checkpoint into a folder in the root."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from jellycell_jupyter import archive
+
+from .handler import CheckpointAPIHandler, RequestBody
+from .running import Operation
+
+
+class RestoreBody(RequestBody):
+    """``POST /jellycell/api/checkpoints/NAME/restore``."""
+
+    project: str
+    into: str | None = None
+    force: bool = False
+
+
+class RestoreHandler(CheckpointAPIHandler):
+    """Restoring one checkpoint."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """Restore the checkpoint, by default into ``<project>-restored-<name>`` beside it.
+
+        ``into`` picks another folder inside the root; a folder that exists and
+        is not empty is refused (409) unless ``force`` merges over it.
+        """
+        body = self.read_body(RestoreBody)
+        project = self.find_project(body.project)
+        archive.archive_path(project, name)
+        target = self._target(project, name, body.into)
+        where = self.api_path(project.root)
+
+        operation = Operation("restore", where, name)
+        with self.operations.claim(project.root, operation):
+            # Unpacking writes every file of the checkpoint: keep it off the event loop.
+            report = await self.operations.run(
+                archive.restore,
+                project,
+                name,
+                into=target,
+                force=body.force,
+                progress=operation.update,
+            )
+        progress = operation.progress
+        self.checkpoint_log.info(
+            "restored checkpoint %s of project %r into %r: %s files, %s bytes in %.2f s",
+            name,
+            where,
+            self.api_path(report.target),
+            report.files,
+            progress.bytes_done if progress else 0,
+            operation.seconds,
+        )
+        self.finish_report(report)
+
+    def _target(self, project: archive.Project, name: str, into: str | None) -> str:
+        if into is not None:
+            return str(self.root.resolve(into, what="restore folder", writing=True))
+
+        target = archive.default_restore_target(project, name)
+        if not self.root.contains(target):
+            raise archive.CheckpointError(
+                f"the default restore folder, {target.name!r} beside the project, would lie "
+                "outside the server's root folder; give \"into\" with a folder inside the root",
+                "conflict",
+            )
+        return str(target.resolve())
