@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from http import HTTPStatus
 
 from jupyter_server.auth.decorator import authorized
@@ -29,7 +30,7 @@ class CheckpointsHandler(CheckpointAPIHandler):
     def location_url(self, project: str, name: str) -> str:
         """The URL of one checkpoint of a project, for ``Location``."""
         url = url_path_join(self.base_url, "jellycell/api/checkpoints", url_escape(name))
-        return f"{url}?project={url_escape(project, plus=False)}"
+        return f"{url}?{urllib.parse.urlencode({'project': project})}"
 
     @web.authenticated
     @authorized

@@ -67,7 +67,7 @@ class RestoreHandler(CheckpointAPIHandler):
         if not self.root.contains(target):
             raise archive.CheckpointError(
                 f"the default restore folder, {target.name!r} beside the project, would lie "
-                "outside the server's root folder; give \"into\" with a folder inside the root",
+                'outside the server\'s root folder; give "into" with a folder inside the root',
                 "conflict",
             )
         return str(target.resolve())

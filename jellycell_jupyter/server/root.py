@@ -25,7 +25,7 @@ class ServerRoot:
     def __init__(self, root_dir: str, *, allow_hidden: bool) -> None:
         self.path = Path(root_dir).resolve()
         self.allow_hidden = allow_hidden
-        spellings = sorted({str(self.path), os.path.abspath(root_dir)}, key=len, reverse=True)
+        spellings = sorted({str(self.path), str(Path(root_dir).absolute())}, key=len, reverse=True)
         self._spellings = [Path(spelling) for spelling in spellings]
         alternatives = "|".join(re.escape(spelling.rstrip("/")) for spelling in spellings)
         self._inside = re.compile(rf"(?:{alternatives})/")
@@ -68,7 +68,7 @@ class ServerRoot:
 
     def relative(self, path: str | os.PathLike[str]) -> str:
         """``path`` as the API spells it: relative to the root, ``/``-separated, ``""`` for it."""
-        absolute = Path(os.path.abspath(path))
+        absolute = Path(path)
         for base in self._spellings:
             if absolute.is_relative_to(base):
                 relative = absolute.relative_to(base)
@@ -93,7 +93,7 @@ class ServerRoot:
         if isinstance(value, list):
             return [self._rewrite(item, key) for item in value]
         if isinstance(value, str):
-            if key in PATH_FIELDS and os.path.isabs(value):
+            if key in PATH_FIELDS and Path(value).is_absolute():
                 return self.relative(value)
             return self.scrub(value)
         return value
