@@ -9,21 +9,21 @@ from ._version import __version__
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .panel import CheckpointPanel
+    from .widget import CheckpointPanel
 
 __all__ = ["__version__", "load_ipython_extension", "panel"]
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register ``%checkpoint``; called by ``%load_ext jellycell_jupyter``."""
-    from .magics import CheckpointMagics
+    from .magics import register
 
-    ipython.register_magics(CheckpointMagics)
+    register(ipython)
 
 
 def panel(start: Any = None) -> CheckpointPanel:
     """The inline checkpoint panel for the project holding ``start`` (default: the cwd)."""
-    from .panel import CheckpointPanel
+    from .widget import CheckpointPanel
 
     return CheckpointPanel(start)
 

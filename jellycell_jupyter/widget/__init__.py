@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from .panel import CheckpointPanel, CheckpointRow
 from .progress import ProgressView, progress_bar
 from .render import human_size, render_list_html, render_list_text, time_ago
-from .widget import CheckpointPanel, CheckpointRow
 
 __all__ = [
     "CheckpointPanel",
