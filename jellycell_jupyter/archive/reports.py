@@ -126,6 +126,7 @@ class CheckpointVerifyReport(BaseModel):
     ok: bool
     files: int = 0
     problems: list[str] = Field(default_factory=list)
+    digests_checked: bool = False
 
 
 class CheckpointDeleteReport(BaseModel):

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from isal import isal_zlib
+from isal import igzip, isal_zlib
 
 from .durable import fsync_dir, os_error, publish_exclusively, reservation, write_file_atomically
 from .errors import CheckpointError
@@ -45,6 +45,7 @@ PIECE = 2 << 20  # large files are cut into gzip members of this many bytes
 GROUP_LIMIT = 1 << 20  # small files share a member until it holds this much
 GROUP_SPREAD = 16  # on average a group ends every this many entries, by name
 READ_ATTEMPTS = 3
+_SIZE_WIDTH = 20
 _NO_REUSE: dict[str, Any] = {}
 
 
@@ -199,7 +200,7 @@ def read_index(archive: Path) -> dict[str, Any] | None:
         with open(archive, "rb") as handle:
             handle.seek(summary.index_offset)
             tail = handle.read()
-        data = isal_zlib.decompress(tail, 31)
+        data = igzip.decompress(tail)
         length = int(data[124:136].split(b"\0", 1)[0] or b"0", 8)
         index = json.loads(data[BLOCK : BLOCK + length])["index"]
     except (OSError, ValueError, KeyError, TypeError, isal_zlib.error):
@@ -489,7 +490,6 @@ class ArchiveWriter:
             "project_name": project.name,
             "message": message,
             "files": files,
-            "size_bytes": 0,
             "archive_sha256": None,
             "index_offset": self.offset,
             "skipped": [s if isinstance(s, dict) else s.model_dump() for s in skipped],
@@ -501,16 +501,7 @@ class ArchiveWriter:
                 "entries": self.entries,
             },
         }
-        # The summary states the archive's size, which depends on the summary's
-        # own compressed length; a few rounds find the size that states itself.
-        tail = b""
-        for _ in range(8):
-            summary["size_bytes"] = self.offset + len(tail)
-            tail = self._tail(summary, now)
-            if self.offset + len(tail) == summary["size_bytes"]:
-                break
-        else:
-            raise CheckpointError("could not settle the archive's size; try again", "environment")
+        tail = self._tail(summary, now)
         self.output.write(tail)
         self.digest.update(tail)
         return CheckpointSummary(
@@ -518,7 +509,7 @@ class ArchiveWriter:
             project_name=project.name,
             message=message,
             files=files,
-            size_bytes=summary["size_bytes"],
+            size_bytes=self.offset + len(tail),
             archive_sha256=self.digest.hexdigest(),
             index_offset=self.offset,
             skipped=summary["skipped"],
@@ -526,10 +517,24 @@ class ArchiveWriter:
         )
 
     def _tail(self, summary: dict[str, Any], now: datetime) -> bytes:
-        body = json.dumps(summary, separators=(",", ":")).encode()
-        raw = header("checkpoint.json", REGULAR, len(body), int(now.timestamp()), 0o644)
-        raw += body + bytes(padding(len(body))) + END_OF_ARCHIVE
-        return isal_zlib.compress(raw, COMPRESSION_LEVEL, 31)
+        """``checkpoint.json`` and the end-of-archive blocks, stating the archive's own size.
+
+        The size depends on the tail's compressed length, so the bytes that
+        state it go last, in a stored (uncompressed) gzip member whose length
+        does not depend on them; the number is padded with spaces to a fixed
+        width, which JSON allows.
+        """
+        body = json.dumps(summary, separators=(",", ":")).encode()[:-1] + b',"size_bytes":'
+        closing_length = _SIZE_WIDTH + 1
+        total = len(body) + closing_length
+        head = header("checkpoint.json", REGULAR, total, int(now.timestamp()), 0o644) + body
+        compressed_head = isal_zlib.compress(head, COMPRESSION_LEVEL, 31)
+        rest_length = closing_length + padding(total) + len(END_OF_ARCHIVE)
+        stored_length = len(_stored(bytes(rest_length)))
+        size = self.offset + len(compressed_head) + stored_length
+        closing = str(size).rjust(_SIZE_WIDTH).encode() + b"}"
+        rest = closing + bytes(padding(total)) + END_OF_ARCHIVE
+        return compressed_head + _stored(rest)
 
     def _tick(self, *, force: bool) -> None:
         if self.report_progress is None:
@@ -562,6 +567,12 @@ def _groups(entries: list[Entry]) -> Iterator[list[Entry]]:
             group, size = [], 0
     if group:
         yield group
+
+
+def _stored(data: bytes) -> bytes:
+    """``data`` as a gzip member without compression, whose length depends only on its own."""
+    packer = zlib.compressobj(0, zlib.DEFLATED, 31)
+    return packer.compress(data) + packer.flush()
 
 
 def _unchanged(entry: Entry, row: list[Any]) -> bool:

@@ -1,0 +1,77 @@
+"""Reports as plain text, for terminals and for viewers that show only text."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from .archive import (
+    CheckpointCreateReport,
+    CheckpointDeleteReport,
+    CheckpointListReport,
+    CheckpointRestoreReport,
+    CheckpointVerifyReport,
+)
+
+_UNITS = ("B", "KB", "MB", "GB", "TB")
+
+
+def human_size(size: int) -> str:
+    """``1536`` as ``1.5 KB``: powers of 1024, one decimal above bytes."""
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def describe(report: BaseModel) -> str:
+    """What a person should read after a command: one line, or a table for a listing."""
+    if isinstance(report, CheckpointCreateReport):
+        line = f"checkpoint {report.name} -> {report.path} ({report.files} files, "
+        line += f"{human_size(report.size_bytes)})"
+        if report.message:
+            line += f"\n  message: {report.message}"
+        for skipped in report.skipped:
+            line += f"\n  skipped {skipped.path}: {skipped.reason}"
+        for changed in report.changed:
+            line += f"\n  changed while archived: {changed}"
+        return line
+    if isinstance(report, CheckpointListReport):
+        return list_table(report)
+    if isinstance(report, CheckpointRestoreReport):
+        how = "merged into" if report.merged else "restored into"
+        return f"{report.name} {how} {report.target} ({report.files} files)"
+    if isinstance(report, CheckpointVerifyReport):
+        if not report.ok:
+            return f"{report.name} is damaged: " + "; ".join(report.problems)
+        how = "every sha256 matches" if report.digests_checked else "readable; no digests to check"
+        return f"{report.name} is intact ({report.files} files, {how})"
+    if isinstance(report, CheckpointDeleteReport):
+        return f"deleted checkpoint {report.name}"
+    return report.model_dump_json(indent=2)
+
+
+def list_table(report: CheckpointListReport) -> str:
+    """A project's checkpoints as an aligned text table, newest first."""
+    title = f"Checkpoints of {report.project_name or 'project'} in {report.project}"
+    if not report.checkpoints:
+        return f"{title}\nno checkpoints yet; create one with: checkpoint -m \"message\""
+    rows = [("NAME", "CREATED", "SIZE", "FILES", "STATUS", "MESSAGE")]
+    for entry in report.checkpoints:
+        rows.append(
+            (
+                entry.name,
+                entry.created_at,
+                human_size(entry.size_bytes),
+                "" if entry.files is None else str(entry.files),
+                entry.status,
+                entry.message or "",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
+    lines = [title]
+    for row in rows:
+        cells = [row[column].ljust(widths[column]) for column in range(5)]
+        lines.append("  ".join([*cells, row[5]]).rstrip())
+    return "\n".join(lines)
