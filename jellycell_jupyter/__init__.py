@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -12,6 +13,9 @@ if TYPE_CHECKING:
     from .widget import CheckpointPanel
 
 __all__ = ["__version__", "load_ipython_extension", "panel"]
+
+# A library logs; the application decides where the lines go.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

@@ -38,7 +38,7 @@ class HelpRequested(Exception):  # noqa: N818 - not an error, a request
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if self.prog.endswith(VERBS):
-            raise CommandError(f"{message}; {self.format_usage().strip()}")
+            raise CommandError(f"{message}; {' '.join(self.format_usage().split())}")
         raise CommandError(f"{message}; usage: {self.prog} {USAGE}")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
