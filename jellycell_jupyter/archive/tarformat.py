@@ -114,10 +114,11 @@ def parse_header(block: bytes) -> Member | None:
         return None
     stored = _number(block[148:156])
     plain = sum(block[:148]) + 256 + sum(block[156:])
-    signed = sum(b - 256 if b > 127 else b for b in block[:148]) + 256
-    signed += sum(b - 256 if b > 127 else b for b in block[156:])
-    if stored not in (plain, signed):
-        raise HeaderError("header checksum mismatch")
+    if stored != plain:
+        # Some old writers summed signed bytes; accept their checksums too.
+        high = sum(1 for value in block[:148] + block[156:] if value > 127)
+        if stored != plain - 256 * high:
+            raise HeaderError("header checksum mismatch")
     name = _text(block[0:100])
     if block[257:262] == b"ustar":
         prefix = _text(block[345:500])
