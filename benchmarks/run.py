@@ -1,0 +1,818 @@
+"""The speed benchmark: our create, restore and list against tar, pigz and the jellycell CLI.
+
+``python benchmarks/run.py`` generates the projects once (into ``.bench/`` of
+the checkout, or ``--workdir``), measures every command as a subprocess, prints
+markdown tables and writes them, with the raw numbers as JSON, into the work
+folder. ``--tiny`` runs the same steps on small projects in seconds; its
+figures prove the harness works and mean nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from measure import (
+    CommandFailed,
+    Measurement,
+    Sample,
+    clear_folder,
+    describe_machine,
+    filesystem_of,
+    run_once,
+)
+from projects import ProjectInfo, ProjectSpec, ensure_project
+from report import (
+    MB,
+    TargetRow,
+    comparison_table,
+    machine_lines,
+    ratio,
+    seconds,
+    targets_table,
+    times,
+    verdict,
+)
+from server_latency import status_latency_during_create
+
+REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+TOOLS = ["tar", "pigz", "jellycell", "ours"]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The projects and repetitions of one benchmark size."""
+
+    name: str
+    mixed: ProjectSpec
+    many: ProjectSpec
+    many_half: ProjectSpec
+    listing: ProjectSpec
+    checkpoints: int
+    runs: int
+
+
+FULL = Scale(
+    "full",
+    mixed=ProjectSpec("mixed-300mb", "mixed", seed=1, scale=1.0),
+    many=ProjectSpec("files-50000", "many", seed=2, files=50_000),
+    many_half=ProjectSpec("files-25000", "many", seed=2, files=25_000),
+    listing=ProjectSpec("list-1000", "small", seed=3),
+    checkpoints=1000,
+    runs=3,
+)
+TINY = Scale(
+    "tiny",
+    mixed=ProjectSpec("mixed-tiny", "mixed", seed=1, scale=0.01),
+    many=ProjectSpec("files-2000", "many", seed=2, files=2000),
+    many_half=ProjectSpec("files-1000", "many", seed=2, files=1000),
+    listing=ProjectSpec("list-50", "small", seed=3),
+    checkpoints=50,
+    runs=1,
+)
+
+
+def hermetic_env(home: Path) -> dict[str, str]:
+    """The environment of every measured command: tool homes inside the work folder."""
+    env = dict(os.environ)
+    folders = {
+        "TMPDIR": "tmp",
+        "JUPYTER_CONFIG_DIR": "jupyter-config",
+        "JUPYTER_DATA_DIR": "jupyter-data",
+        "JUPYTER_RUNTIME_DIR": "jupyter-runtime",
+        "IPYTHONDIR": "ipython",
+        "XDG_CACHE_HOME": "xdg-cache",
+        "XDG_CONFIG_HOME": "xdg-config",
+        "XDG_DATA_HOME": "xdg-data",
+        "MPLCONFIGDIR": "matplotlib",
+        # Bytecode is cached here, not in the checkout, so no run pays for recompiling.
+        "PYTHONPYCACHEPREFIX": "pycache",
+    }
+    for variable, folder in folders.items():
+        path = home / folder
+        path.mkdir(parents=True, exist_ok=True)
+        env[variable] = str(path)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def parse_json(text: str) -> dict[str, Any]:
+    """The last JSON object a command printed, or an empty dict."""
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return {}
+
+
+def describe(info: ProjectInfo) -> str:
+    """A project's name with its file count and size."""
+    return f"{info.root.name} ({info.files:,} files, {info.bytes / MB:.0f} MB)"
+
+
+class Benchmark:
+    """One run of every measurement, collecting results for the report."""
+
+    def __init__(self, scale: Scale, workdir: Path, runs: int) -> None:
+        self.scale = scale
+        self.workdir = workdir
+        self.runs = runs
+        self.projects_dir = workdir / "projects"
+        self.out = workdir / "out"
+        self.env = hermetic_env(workdir / "home")
+        self.python = sys.executable
+        self.pigz = shutil.which("pigz")
+        jellycell = Path(sys.executable).with_name("jellycell")
+        self.jellycell = str(jellycell) if jellycell.exists() else shutil.which("jellycell")
+        self.measurements: dict[str, Measurement] = {}
+        self.comparisons: list[dict[str, Any]] = []
+        self.facts: dict[str, Any] = {}
+        self.notes: list[str] = []
+
+    # -- commands
+
+    def ours(self, *args: str) -> list[str]:
+        """Our command line."""
+        return [self.python, "-m", "jellycell_jupyter", *args]
+
+    def jc(self, *args: str) -> list[str]:
+        """The jellycell command line's checkpoint verbs, with JSON output."""
+        assert self.jellycell
+        return [self.jellycell, "--json", "checkpoint", *args]
+
+    def log(self, text: str) -> None:
+        """Say what is happening, on stderr, so stdout stays the report."""
+        print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    def measure(
+        self,
+        key: str,
+        argv: Sequence[str],
+        *,
+        before: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
+        runs: int | None = None,
+    ) -> Measurement:
+        """Best of ``runs`` of ``argv``, stored under ``key``."""
+        measurement = Measurement(key)
+        for _ in range(runs or self.runs):
+            if before:
+                before()
+            try:
+                measurement.samples.append(run_once(argv, cwd=self.workdir, env=self.env))
+            except CommandFailed as failure:
+                measurement.error = str(failure)
+                break
+            finally:
+                if after:
+                    after()
+        self.measurements[key] = measurement
+        status = seconds(measurement.best) if measurement.ok else f"FAILED: {measurement.error}"
+        self.log(f"{key}: {status}")
+        return measurement
+
+    def result(self, measurement: Measurement, size: int | None = None) -> dict[str, Any]:
+        """A measurement as a cell of the comparison table."""
+        return {
+            "best": measurement.best,
+            "peak_rss": measurement.peak_rss,
+            "error": measurement.error,
+            "size": size,
+        }
+
+    # -- sections
+
+    def create_and_restore(self, info: ProjectInfo, restore_base: Path) -> dict[str, Any]:
+        """Create and restore ``info`` with every tool; return the comparison rows' results."""
+        root = info.root
+        checkpoints = root / ".jellycell" / "checkpoints"
+        tag = root.name
+        created: dict[str, Any] = {}
+        again: dict[str, Any] = {}
+        restored: dict[str, Any] = {}
+
+        def target(tool: str) -> Path:
+            return restore_base / f"{tool}-{tag}"
+
+        def fresh(tool: str, make: bool) -> Callable[[], None]:
+            def prepare() -> None:
+                clear_folder(target(tool))
+                if make:
+                    target(tool).mkdir(parents=True)
+
+            return prepare
+
+        def remove(tool: str) -> Callable[[], None]:
+            return lambda: clear_folder(target(tool))
+
+        clear_folder(checkpoints)
+        archives = {"tar": self.out / f"{tag}.tar.gz", "pigz": self.out / f"{tag}.pigz.tar.gz"}
+        compressors = {"tar": ["-z"], "pigz": ["-I", self.pigz or "pigz"]}
+        for tool in ("tar", "pigz"):
+            if tool == "pigz" and not self.pigz:
+                continue
+            archive = archives[tool]
+            create = self.measure(
+                f"create/{tag}/{tool}",
+                [
+                    "tar",
+                    *compressors[tool],
+                    "-cf",
+                    str(archive),
+                    "-C",
+                    str(root),
+                    "--exclude=./.jellycell/checkpoints",
+                    ".",
+                ],
+                before=lambda archive=archive: clear_folder(archive),
+            )
+            created[tool] = self.result(create, archive.stat().st_size if create.ok else None)
+            if create.ok:
+                extract = self.measure(
+                    f"restore/{tag}/{tool}",
+                    ["tar", *compressors[tool], "-xf", str(archive), "-C", str(target(tool))],
+                    before=fresh(tool, make=True),
+                    after=remove(tool),
+                )
+                restored[tool] = self.result(extract)
+
+        if self.jellycell:
+            create = self.measure(
+                f"create/{tag}/jellycell",
+                self.jc("create", str(root), "--name", "jc"),
+                before=lambda: clear_folder(checkpoints),
+            )
+            size = parse_json(create.samples[-1].stdout).get("size_bytes") if create.ok else None
+            created["jellycell"] = self.result(create, size)
+            if create.ok:
+                extract = self.measure(
+                    f"restore/{tag}/jellycell",
+                    self.jc("restore", "jc", "--project", str(root), "--into", str(target("jc"))),
+                    before=fresh("jc", make=False),
+                    after=remove("jc"),
+                )
+                restored["jellycell"] = self.result(extract)
+            clear_folder(checkpoints)
+
+        first, second = self.ours_create_twice(root, checkpoints)
+        report = parse_json(first.samples[-1].stdout) if first.ok else {}
+        created["ours"] = self.result(first, report.get("size_bytes"))
+        again["ours"] = self.result(second)
+        if second.ok:
+            again["ours"]["reused_bytes"] = parse_json(second.samples[-1].stdout).get(
+                "reused_bytes"
+            )
+        if first.ok:
+            extract = self.measure(
+                f"restore/{tag}/ours",
+                self.ours(
+                    "restore",
+                    "first",
+                    "--project",
+                    str(root),
+                    "--into",
+                    str(target("ours")),
+                    "--json",
+                ),
+                before=fresh("ours", make=False),
+                after=remove("ours"),
+            )
+            restored["ours"] = self.result(extract)
+
+        clear_folder(checkpoints)
+        for archive in archives.values():
+            clear_folder(archive)
+        return {"create": created, "create_again": again, "restore": restored}
+
+    def ours_create_twice(self, root: Path, checkpoints: Path) -> tuple[Measurement, Measurement]:
+        """Per run: a first create into an empty checkpoints folder, then one more, unchanged."""
+        tag = root.name
+        first, second = Measurement(f"create/{tag}/ours"), Measurement(f"create-again/{tag}/ours")
+        for _ in range(self.runs):
+            clear_folder(checkpoints)
+            try:
+                first.samples.append(
+                    self.run(self.ours("create", str(root), "--name", "first", "--json"))
+                )
+            except CommandFailed as failure:
+                first.error = str(failure)
+                break
+            try:
+                second.samples.append(
+                    self.run(self.ours("create", str(root), "--name", "second", "--json"))
+                )
+            except CommandFailed as failure:
+                second.error = str(failure)
+            # Keep "first" of the last run for restore; "second" is not needed again.
+            for suffix in (".tar.gz", ".json"):
+                (checkpoints / f"second{suffix}").unlink(missing_ok=True)
+        if first.error:
+            second.error = second.error or "first create failed"
+        for measurement in (first, second):
+            self.measurements[measurement.label] = measurement
+            state = seconds(measurement.best) if measurement.ok else f"FAILED: {measurement.error}"
+            self.log(f"{measurement.label}: {state}")
+        return first, second
+
+    def run(self, argv: Sequence[str]) -> Sample:
+        """One timed run in the work folder with the hermetic environment."""
+        return run_once(argv, cwd=self.workdir, env=self.env)
+
+    def ours_create_only(self, info: ProjectInfo) -> Measurement:
+        """Our first create of ``info``, for its peak memory."""
+        checkpoints = info.root / ".jellycell" / "checkpoints"
+        measurement = self.measure(
+            f"create/{info.root.name}/ours",
+            self.ours("create", str(info.root), "--name", "first", "--json"),
+            before=lambda: clear_folder(checkpoints),
+        )
+        clear_folder(checkpoints)
+        return measurement
+
+    def listing(self, info: ProjectInfo) -> dict[str, Any]:
+        """List a project holding ``scale.checkpoints`` checkpoints, in process and by CLI."""
+        root = info.root
+        checkpoints = root / ".jellycell" / "checkpoints"
+        clear_folder(checkpoints)
+        count = self.scale.checkpoints
+        maker = "ours"
+        try:
+            self.run(self.ours("create", str(root), "--name", "seed", "--json"))
+        except CommandFailed as failure:
+            self.notes.append(f"our create failed on the listing project ({failure})")
+            if not self.jellycell:
+                return {"error": str(failure)}
+            maker = "jellycell"
+            self.run(self.jc("create", str(root), "--name", "seed"))
+
+        seed_archive, seed_sidecar = checkpoints / "seed.tar.gz", checkpoints / "seed.json"
+        summary = json.loads(seed_sidecar.read_text())
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        for index in range(count):
+            name = f"bench-{index:04d}"
+            shutil.copyfile(seed_archive, checkpoints / f"{name}.tar.gz")
+            summary["created_at"] = (start + timedelta(minutes=index)).isoformat(timespec="seconds")
+            (checkpoints / f"{name}.json").write_text(json.dumps(summary, indent=2))
+        seed_archive.unlink()
+        seed_sidecar.unlink()
+
+        outcome: dict[str, Any] = {"checkpoints": count, "made_by": maker}
+        try:
+            sample = self.run(
+                [self.python, str(HERE / "inprocess.py"), "list", str(root), "--repeat", "20"]
+            )
+            outcome["in_process"] = parse_json(sample.stdout)
+            self.log(
+                f"list/{root.name}/in-process: median "
+                f"{seconds(outcome['in_process'].get('median'))}"
+            )
+        except CommandFailed as failure:
+            outcome["in_process"] = {"error": str(failure)}
+            self.log(f"list/{root.name}/in-process: FAILED: {failure}")
+
+        tools: dict[str, Any] = {}
+        ours = self.measure(f"list/{root.name}/ours", self.ours("list", str(root), "--json"))
+        tools["ours"] = self.result(ours)
+        if self.jellycell:
+            theirs = self.measure(f"list/{root.name}/jellycell", self.jc("list", str(root)))
+            tools["jellycell"] = self.result(theirs)
+        outcome["cli"] = tools
+        return outcome
+
+    def profile(self, info: ProjectInfo) -> Path:
+        """cProfile of our create of ``info``, sorted by cumulative time, saved to a file."""
+        checkpoints = info.root / ".jellycell" / "checkpoints"
+        clear_folder(checkpoints)
+        argv = [self.python, "-m", "cProfile", "-s", "cumtime", "-m", "jellycell_jupyter"]
+        argv += ["create", str(info.root), "--name", "profile", "--json"]
+        result = subprocess.run(
+            argv, cwd=self.workdir, env=self.env, capture_output=True, text=True
+        )
+        clear_folder(checkpoints)
+        destination = self.workdir / f"profile-create-{info.root.name}.txt"
+        destination.write_text(result.stdout + result.stderr)
+        return destination
+
+    def phases(self, info: ProjectInfo, restore_base: Path) -> dict[str, Any]:
+        """In-process create and restore of ``info``, split by the phases progress reports."""
+        checkpoints = info.root / ".jellycell" / "checkpoints"
+        into = restore_base / f"phases-{info.root.name}"
+        clear_folder(checkpoints)
+        clear_folder(into)
+        outcome: dict[str, Any] = {}
+        script = str(HERE / "inprocess.py")
+        try:
+            create = self.run([self.python, script, "create", str(info.root), "--name", "phases"])
+            outcome["create"] = parse_json(create.stdout)
+            into_args = ["--into", str(into)]
+            restore = self.run(
+                [self.python, script, "restore", str(info.root), "--name", "phases", *into_args]
+            )
+            outcome["restore"] = parse_json(restore.stdout)
+        except CommandFailed as failure:
+            outcome["error"] = str(failure)
+        finally:
+            clear_folder(checkpoints)
+            clear_folder(into)
+        return outcome
+
+
+def tmpfs_folder() -> tuple[Path | None, str]:
+    """A fresh folder on /dev/shm if it is a writable tmpfs, else why not."""
+    shm = Path("/dev/shm")  # noqa: S108 -- a private mkdtemp folder is made inside it
+    if not shm.is_dir():
+        return None, f"{shm} does not exist"
+    filesystem = filesystem_of(shm)
+    if not filesystem.startswith("tmpfs"):
+        return None, f"{shm} is {filesystem}, not tmpfs"
+    try:
+        return Path(tempfile.mkdtemp(prefix="jellycell-bench-", dir=shm)), filesystem
+    except OSError as error:
+        return None, f"{shm} is not writable ({error.strerror})"
+
+
+def git_revision() -> str:
+    """The checkout's commit, with ``+changes`` when files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" +changes" if dirty else "")
+
+
+def build_targets(
+    scale: Scale,
+    projects: dict[str, ProjectInfo],
+    sections: dict[str, Any],
+    tmpfs_note: str,
+) -> list[TargetRow]:
+    """Each product target, with the measured value and whether it was met."""
+    rows: list[TargetRow] = []
+    mixed, many = sections.get("mixed", {}), sections.get("many", {})
+    files = f"{projects['many'].files:,} small files"
+    half = f"{projects['many_half'].files:,}"
+
+    def best(section: dict[str, Any], operation: str, tool: str) -> float | None:
+        return section.get(operation, {}).get(tool, {}).get("best")
+
+    def size(section: dict[str, Any], tool: str) -> int | None:
+        return section.get("create", {}).get(tool, {}).get("size")
+
+    speed = ratio(best(mixed, "create", "ours"), best(mixed, "create", "tar"))
+    bytes_ratio = ratio(size(mixed, "ours"), size(mixed, "tar"))
+    met = None if speed is None or bytes_ratio is None else speed <= 0.10 and bytes_ratio <= 1.03
+    rows.append(
+        TargetRow(
+            "create, mixed project, x tar -czf",
+            "≤ 0.10x, archive ≤ 1.03x its size",
+            f"{times(speed)}, archive {times(bytes_ratio, 3)}",
+            verdict(met),
+        )
+    )
+
+    speed = ratio(best(many, "create", "ours"), best(many, "create", "tar"))
+    rows.append(
+        TargetRow(
+            f"create, {files}, x tar -czf",
+            "≤ 0.8x",
+            times(speed),
+            verdict(None if speed is None else speed <= 0.8),
+        )
+    )
+
+    speed = ratio(best(mixed, "restore", "ours"), best(mixed, "restore", "tar"))
+    rows.append(
+        TargetRow(
+            "restore, mixed project, x tar -xzf",
+            "≤ 0.6x",
+            times(speed),
+            verdict(None if speed is None else speed <= 0.6),
+        )
+    )
+
+    speed = ratio(best(many, "restore", "ours"), best(many, "restore", "tar"))
+    rows.append(
+        TargetRow(
+            f"restore, {files} on {tmpfs_note}, x tar -xzf",
+            "≤ 1.5x",
+            times(speed),
+            verdict(None if speed is None else speed <= 1.5),
+        )
+    )
+
+    again = ratio(best(mixed, "create_again", "ours"), best(mixed, "create", "ours"))
+    reused = mixed.get("create_again", {}).get("ours", {}).get("reused_bytes")
+    rows.append(
+        TargetRow(
+            "second create of an unchanged mixed project, x first create",
+            "≤ 0.05x",
+            times(again, 3),
+            verdict(None if again is None else again <= 0.05),
+            f"{reused / MB:.0f} MB reused" if reused is not None else "",
+        )
+    )
+
+    listing = sections.get("listing", {})
+    in_process = listing.get("in_process", {})
+    median = in_process.get("median")
+    rows.append(
+        TargetRow(
+            f"list of {scale.checkpoints:,} checkpoints, in process",
+            "≤ 20 ms",
+            f"median {seconds(median)}, best {seconds(in_process.get('best'))}"
+            if median is not None
+            else "n/a",
+            verdict(None if median is None else median <= 0.020),
+            in_process.get("error", ""),
+        )
+    )
+
+    peak = many.get("create", {}).get("ours", {}).get("peak_rss")
+    peak_half = sections.get("many_half", {}).get("peak_rss")
+    met = None
+    if peak is not None and peak_half is not None:
+        met = peak <= 80 * MB and peak <= peak_half * 1.10
+    rows.append(
+        TargetRow(
+            f"peak memory of create, {files}",
+            "≤ 80 MB, not growing with file count (≤ 10% over half the files)",
+            f"{peak / MB:.0f} MB; {peak_half / MB:.0f} MB at {half} files"
+            if peak is not None and peak_half is not None
+            else "n/a",
+            verdict(met),
+        )
+    )
+
+    server = sections.get("server", {})
+    during = server.get("during_create", {})
+    p99 = during.get("p99_ms")
+    if server.get("skipped"):
+        measured, note = "skipped", server["skipped"]
+    elif p99 is None:
+        measured, note = "n/a", server.get("error", "no requests answered during the create")
+    else:
+        idle = server.get("idle", {})
+        measured = f"p50 {during['p50_ms']:.1f} ms, p99 {p99:.1f} ms"
+        note = (
+            f"{during['requests']} requests, {during['failures']} failed, during a "
+            f"{server['create_seconds']:.1f} s create; idle p99 {idle.get('p99_ms', 0):.1f} ms"
+        )
+    rows.append(
+        TargetRow(
+            "/api/status latency during a create of the mixed project",
+            "p99 ≤ 50 ms",
+            measured,
+            verdict(None if p99 is None else p99 <= 50),
+            note,
+        )
+    )
+    return rows
+
+
+def comparison_rows(projects: dict[str, ProjectInfo], sections: dict[str, Any]) -> list[dict]:
+    """The rows of the all-measurements table."""
+    rows = []
+    for key in ("mixed", "many"):
+        if key not in sections:
+            continue
+        project = describe(projects[key])
+        section = sections[key]
+        rows.append({"operation": "create", "project": project, "tools": section["create"]})
+        rows.append(
+            {
+                "operation": "create again (unchanged)",
+                "project": project,
+                "tools": section["create_again"],
+            }
+        )
+        rows.append(
+            {
+                "operation": f"restore (on {section['place']})",
+                "project": project,
+                "tools": section["restore"],
+            }
+        )
+    if "many_half" in sections:
+        rows.append(
+            {
+                "operation": "create",
+                "project": describe(projects["many_half"]),
+                "tools": {"ours": sections["many_half"]},
+            }
+        )
+    listing = sections.get("listing", {})
+    if "cli" in listing:
+        rows.append(
+            {
+                "operation": f"list ({listing['checkpoints']:,} checkpoints, CLI)",
+                "project": describe(projects["listing"]),
+                "tools": listing["cli"],
+            }
+        )
+    return rows
+
+
+def phases_table(phases: dict[str, Any]) -> str:
+    """In-process phase spans as a markdown table."""
+    lines = [
+        "| project | verb | total | phases (first report → last report) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for project, outcome in phases.items():
+        if "error" in outcome:
+            lines.append(f"| {project} | — | — | failed: {outcome['error']} |")
+            continue
+        for verb in ("create", "restore"):
+            timing = outcome.get(verb, {})
+            spans = ", ".join(
+                f"{phase} {span['first']:.2f}→{span['last']:.2f} s"
+                for phase, span in timing.get("phases", {}).items()
+            )
+            lines.append(f"| {project} | {verb} | {seconds(timing.get('total'))} | {spans} |")
+    return "\n".join(lines)
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole report as markdown."""
+    runs = results["runs"]
+    parts = [
+        f"## Speed benchmark ({results['scale']})",
+        "",
+        f"Run {results['started_at']} on commit {results['revision']}.",
+        "",
+        machine_lines(results["machine"]),
+        "",
+        f"Every figure is the best of {runs} warm run{'s' if runs > 1 else ''}: the page cache "
+        "is not dropped (that needs root), so files are read from memory. Each command is timed "
+        "as a subprocess from start to exit, Python start-up included; peak memory is the "
+        "largest resident set of the process (see above how it is taken). "
+        "`tar` is GNU tar with gzip (`-czf`/`-xzf`); `pigz` is `tar -I pigz`; `jellycell` is "
+        "`jellycell checkpoint`; `ours` is `python -m jellycell_jupyter`. The projects hold "
+        "only what a checkpoint archives, so every tool archives the same files.",
+    ]
+    if results["scale"] == "tiny":
+        parts += [
+            "",
+            "**Tiny run:** the projects are small, so these figures only show that the "
+            "harness works; the targets are for the full-size projects.",
+        ]
+    parts += ["", "### Targets", "", targets_table(results["target_rows"])]
+    parts += ["", "### All measurements", "", comparison_table(results["comparisons"], TOOLS)]
+    if results.get("phases"):
+        parts += ["", "### Phases of our create and restore, in process", ""]
+        parts.append(phases_table(results["phases"]))
+    if results.get("profile"):
+        parts += ["", f"A cProfile of our create is in `{results['profile']}`."]
+    if results["notes"]:
+        parts += ["", "Notes:", ""] + [f"- {note}" for note in results["notes"]]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the report and write it as markdown and JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="small projects, one run each")
+    parser.add_argument(
+        "--workdir", type=Path, default=REPO / ".bench", help="where projects and results go"
+    )
+    parser.add_argument("--runs", type=int, help="runs per measurement (default 3, tiny 1)")
+    parser.add_argument("--no-server", action="store_true", help="skip the /api/status row")
+    parser.add_argument(
+        "--phases", action="store_true", help="also time our create/restore phases in process"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="also cProfile our create of the many-files project"
+    )
+    args = parser.parse_args(argv)
+
+    scale = TINY if args.tiny else FULL
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    bench = Benchmark(scale, workdir, args.runs or scale.runs)
+    clear_folder(bench.out)
+    bench.out.mkdir(parents=True)
+    started = datetime.now(UTC)
+
+    projects: dict[str, ProjectInfo] = {}
+    for key in ("mixed", "many", "many_half", "listing"):
+        spec: ProjectSpec = getattr(scale, key)
+        began = time.perf_counter()
+        projects[key] = ensure_project(spec, bench.projects_dir)
+        bench.log(f"project {describe(projects[key])} ready in {time.perf_counter() - began:.1f} s")
+
+    machine = describe_machine(workdir, {"pigz": bench.pigz, "jellycell": bench.jellycell})
+    if not bench.pigz:
+        bench.notes.append("pigz is not installed; its column is empty (apt-get install pigz)")
+    if not bench.jellycell:
+        bench.notes.append("the jellycell CLI is not installed; its column is empty")
+
+    # Compile and cache every interpreter's bytecode before anything is timed.
+    warm_ups = [bench.ours("list", str(projects["listing"].root), "--json")]
+    if bench.jellycell:
+        warm_ups.append(bench.jc("list", str(projects["listing"].root)))
+    for warm_up in warm_ups:
+        subprocess.run(warm_up, cwd=workdir, env=bench.env, capture_output=True)
+
+    sections: dict[str, Any] = {}
+    tmpfs, tmpfs_fs = tmpfs_folder()
+    tmpfs_note = "tmpfs" if tmpfs else f"disk ({tmpfs_fs})"
+    if not tmpfs:
+        bench.notes.append(f"no tmpfs for the small-files restore: {tmpfs_fs}; restored on disk")
+    try:
+        sections["listing"] = bench.listing(projects["listing"])
+        many = bench.create_and_restore(projects["many"], tmpfs or bench.out)
+        many["place"] = tmpfs_note
+        sections["many"] = many
+        sections["many_half"] = bench.result(bench.ours_create_only(projects["many_half"]))
+        mixed = bench.create_and_restore(projects["mixed"], bench.out)
+        mixed["place"] = "disk"
+        sections["mixed"] = mixed
+        if args.no_server:
+            sections["server"] = {"skipped": "--no-server given"}
+        else:
+            bench.log("server: /api/status latency during a create")
+            mixed_root = projects["mixed"].root
+            clear_folder(mixed_root / ".jellycell" / "checkpoints")
+            try:
+                sections["server"] = status_latency_during_create(
+                    bench.python,
+                    workdir,
+                    mixed_root,
+                    "server",
+                    bench.env,
+                    workdir / "jupyter-server.log",
+                )
+            except (OSError, RuntimeError) as error:
+                sections["server"] = {"error": str(error)}
+            finally:
+                clear_folder(mixed_root / ".jellycell" / "checkpoints")
+        phases: dict[str, Any] = {}
+        if args.phases:
+            for key in ("mixed", "many"):
+                phases[projects[key].root.name] = bench.phases(projects[key], tmpfs or bench.out)
+        profile = None
+        if args.profile:
+            profile = bench.profile(projects["many"])
+            bench.log(f"profile written to {profile}")
+    finally:
+        if tmpfs:
+            clear_folder(tmpfs)
+
+    results: dict[str, Any] = {
+        "scale": scale.name,
+        "started_at": started.isoformat(timespec="seconds"),
+        "revision": git_revision(),
+        "runs": bench.runs,
+        "machine": machine,
+        "projects": {
+            key: {"name": info.root.name, "files": info.files, "bytes": info.bytes}
+            for key, info in projects.items()
+        },
+        "sections": sections,
+        "measurements": {key: m.as_dict() for key, m in bench.measurements.items()},
+        "notes": bench.notes,
+        "phases": phases,
+        "profile": str(profile) if profile else None,
+    }
+    results["target_rows"] = build_targets(scale, projects, sections, tmpfs_note)
+    results["comparisons"] = comparison_rows(projects, sections)
+    markdown = render(results)
+    results["target_rows"] = [row.as_dict() for row in results["target_rows"]]
+
+    suffix = "" if scale is FULL else "-tiny"
+    (workdir / f"results{suffix}.md").write_text(markdown)
+    (workdir / f"results{suffix}.json").write_text(json.dumps(results, indent=2, default=str))
+    print(markdown)
+    bench.log(f"wrote {workdir / f'results{suffix}.md'} and results{suffix}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
