@@ -53,6 +53,7 @@ WIDTHS = {
 ERROR_COLOR = "var(--jp-error-color1, #c62828)"
 SUCCESS_COLOR = "var(--jp-success-color1, #2e7d32)"
 DIM_COLOR = "var(--jp-ui-font-color2, #757575)"
+FORCE_DESCRIPTION = "Force: overwrite the target folder's files that the checkpoint also holds"
 
 
 def _cell(column: str) -> HTML:
@@ -207,7 +208,10 @@ class CheckpointPanel(VBox):  # type: ignore[misc]
             layout=Layout(width="100%"),
         )
         self.force_box = Checkbox(
-            value=False, indent=False, layout=Layout(width="auto", max_width="100%")
+            value=False,
+            indent=False,
+            description=FORCE_DESCRIPTION,
+            layout=Layout(width="auto", max_width="100%"),
         )
         self.confirm_button = Button(
             description="Confirm", button_style="warning", layout=Layout(width="auto")
@@ -375,10 +379,6 @@ class CheckpointPanel(VBox):  # type: ignore[misc]
             )
             return
         target = self._target(name)
-        self.force_box.description = (
-            f"Force: restore into {target} even if it is not empty, overwriting the files "
-            "there that the checkpoint also holds"
-        )
         warning = (
             " Files in that folder that the checkpoint also holds will be overwritten."
             if self.force_box.value
@@ -534,9 +534,9 @@ class CheckpointPanel(VBox):  # type: ignore[misc]
         count = len(self.report.checkpoints) if self.report else 0
         return (
             f"<b>Checkpoints of project {html.escape(self.project.name)}</b> "
-            f"<code>{html.escape(str(self.project.root))}</code> "
             f'<span style="color: {DIM_COLOR}">— {count} checkpoint'
-            f"{'' if count == 1 else 's'}</span>"
+            f"{'' if count == 1 else 's'}</span><br>"
+            f'<code style="color: {DIM_COLOR}">{html.escape(str(self.project.root))}</code>'
         )
 
     def _draw_rows(self) -> None:

@@ -224,8 +224,7 @@ def test_restore_asks_first_then_writes_the_sibling_folder(checkpointed: Path) -
     assert shown(panel, panel.confirm_box)
     assert panel.prompt.value == (f"Restore <b>first</b> into <code>{target}</code>?")
     assert panel.target_field.value == str(target)
-    assert str(target) in panel.force_box.description
-    assert "overwriting" in panel.force_box.description
+    assert "overwrite the target folder's files" in panel.force_box.description
     assert not target.exists()
 
     panel.confirm_button.click()
