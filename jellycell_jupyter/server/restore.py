@@ -61,7 +61,14 @@ class RestoreHandler(CheckpointAPIHandler):
 
     def _target(self, project: archive.Project, name: str, into: str | None) -> str:
         if into is not None:
-            return str(self.root.resolve(into, what="restore folder", writing=True))
+            target = self.root.resolve(into, what="restore folder", writing=True)
+            if target == self.root.path:
+                raise archive.CheckpointError(
+                    "cannot restore into the server's root folder itself; give \"into\" with "
+                    "a new folder inside it",
+                    "forbidden",
+                )
+            return str(target)
 
         target = archive.default_restore_target(project, name)
         if not self.root.contains(target):

@@ -26,7 +26,7 @@ class Operation:
     kind: OperationKind
     project: str
     name: str | None
-    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat("seconds"))
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     started: float = field(default_factory=time.monotonic)
     progress: Progress | None = None
 
