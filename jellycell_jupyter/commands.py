@@ -31,7 +31,7 @@ class CommandError(Exception):
     """A mistake in the words given; the message is one line that shows the usage."""
 
 
-class HelpRequested(Exception):  # noqa: N818 - not an error, a request
+class HelpRequested(Exception):
     """``-h``/``--help`` was given; the message is the help text."""
 
 

@@ -104,12 +104,13 @@ class CheckpointMagics(Magics):  # type: ignore[misc]
 def register(ipython: InteractiveShell) -> None:
     """Add the magic and the way its reports show in IPython and notebooks."""
     ipython.register_magics(CheckpointMagics)
-    formatters = ipython.display_formatter.formatters
+    display_formatter = ipython.display_formatter
+    if display_formatter is None:
+        return
+    formatters = display_formatter.formatters
     formatters["text/plain"].for_type(archive.CheckpointListReport, _pretty_list)
     formatters["text/html"].for_type(archive.CheckpointListReport, _list_html)
-    ipython.display_formatter.mimebundle_formatter.for_type(
-        archive.CheckpointListReport, _list_bundle
-    )
+    display_formatter.mimebundle_formatter.for_type(archive.CheckpointListReport, _list_bundle)
     for report_type in _REPORTS:
         formatters["text/plain"].for_type(report_type, _pretty_report)
 
@@ -126,11 +127,13 @@ def _progress_view(verb: str, as_json: bool) -> tuple[Any, archive.ProgressCallb
     from .widget import progress_bar
 
     view, callback = progress_bar(f"{verb.capitalize()} checkpoint")
-    display(view)
+    display(view)  # type: ignore[no-untyped-call]
     return view, callback
 
 
-def _list_bundle(report: archive.CheckpointListReport, include: Any = None, exclude: Any = None) -> Any:
+def _list_bundle(
+    report: archive.CheckpointListReport, include: Any = None, exclude: Any = None
+) -> Any:
     if not _in_kernel():
         return None
     from .widget import CheckpointPanel

@@ -56,7 +56,7 @@ def list_table(report: CheckpointListReport) -> str:
     """A project's checkpoints as an aligned text table, newest first."""
     title = f"Checkpoints of {report.project_name or 'project'} in {report.project}"
     if not report.checkpoints:
-        return f"{title}\nno checkpoints yet; create one with: checkpoint -m \"message\""
+        return f'{title}\nno checkpoints yet; create one with: checkpoint -m "message"'
     rows = [("NAME", "CREATED", "SIZE", "FILES", "STATUS", "MESSAGE")]
     for entry in report.checkpoints:
         rows.append(

@@ -81,7 +81,10 @@ def reservation(lock_path: Path, what: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise CheckpointError(f"{what} is in progress in another process; try again when it has finished", "conflict") from None
+            raise CheckpointError(
+                f"{what} is in progress in another process; try again when it has finished",
+                "conflict",
+            ) from None
         # Another holder may have unlinked the file between our open and our lock.
         try:
             same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
@@ -103,8 +106,14 @@ def os_error(error: OSError, where: Path) -> CheckpointError:
     code = error.errno
     place = error.filename or where
     if code == errno.ENOSPC or code == errno.EDQUOT:
-        return CheckpointError(f"no space left on the disk holding {place}; free some space and try again", "environment")
+        return CheckpointError(
+            f"no space left on the disk holding {place}; free some space and try again",
+            "environment",
+        )
     if code in {errno.EACCES, errno.EPERM, errno.EROFS}:
-        return CheckpointError(f"permission denied for {place}; make it writable (or readable) and try again", "environment")
+        return CheckpointError(
+            f"permission denied for {place}; make it writable (or readable) and try again",
+            "environment",
+        )
     reason = error.strerror or str(error)
     return CheckpointError(f"{place}: {reason}", "environment")

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from .durable import os_error
 from .errors import CheckpointError
-from .progress import Progress, ProgressCallback
+from .progress import Phase, Progress, ProgressCallback
 from .project import Project
 from .reports import CheckpointRestoreReport, CheckpointSummary, CheckpointVerifyReport
 from .store import ProjectLike, archive_path, as_project, default_restore_target, read_sidecar
@@ -211,7 +211,7 @@ def _move_into_place(staging: Path, target: Path) -> None:
 
 
 def _merge(staging: Path, target: Path) -> None:
-    """Move everything from ``staging`` over ``target``; links in the target are replaced, not followed."""
+    """Move ``staging`` over ``target``; links in the target are replaced, never followed."""
     _check_merge(staging, target)
     _merge_folder(staging, target)
 
@@ -286,12 +286,12 @@ def _extract(
         extractor = Extractor(destination, stream, progress, size, files_total)
         outcome = extractor.run()
         stream.finish()
-    if sidecar is not None and sidecar.archive_sha256:
-        if stream.digest.hexdigest() != sidecar.archive_sha256:
-            raise CheckpointError(
-                f"{archive.name} does not match the sha256 in its sidecar; the archive is damaged",
-                "damaged",
-            )
+    expected = sidecar.archive_sha256 if sidecar is not None else None
+    if expected and stream.digest.hexdigest() != expected:
+        raise CheckpointError(
+            f"{archive.name} does not match the sha256 in its sidecar; the archive is damaged",
+            "damaged",
+        )
     _check_index(archive, outcome)
     return outcome
 
@@ -372,7 +372,7 @@ class GzipStream:
                     raise self._damaged("it ends in the middle of a gzip member")
             try:
                 out = self.decompressor.decompress(data, READ_SIZE)
-            except isal_zlib.error as error:
+            except isal_zlib.error as error:  # type: ignore[misc]
                 raise self._damaged(f"gzip data error: {error}") from None
             if out:
                 self.buffer = self.buffer[self.position :] + out
@@ -424,9 +424,10 @@ class GzipStream:
             self.position = len(self.buffer)
             if not self._refill():
                 break
-        if self.position < len(self.buffer) and self.buffer[self.position :].count(0) != len(
-            self.buffer
-        ) - self.position:
+        if (
+            self.position < len(self.buffer)
+            and self.buffer[self.position :].count(0) != len(self.buffer) - self.position
+        ):
             raise self._damaged("data after the end of the archive")
 
 
@@ -509,7 +510,9 @@ class Extractor:
             self._make_folder(name, member)
         elif kind in _REGULAR_TYPES:
             if previous in ("dir", "link"):
-                raise self._refuse(member.name, "a file where the archive already put a folder or link")
+                raise self._refuse(
+                    member.name, "a file where the archive already put a folder or link"
+                )
             self._write_file(name, member)
         elif kind == b"2":
             if previous is not None:
@@ -523,7 +526,7 @@ class Extractor:
             raise self._refuse(member.name, f"a {type_name(kind)}, which a checkpoint never holds")
 
     def _safe_name(self, raw: str) -> str | None:
-        if "\0" in raw or raw.startswith("/") or "\\" in raw and raw.startswith("\\"):
+        if "\0" in raw or raw.startswith("/") or ("\\" in raw and raw.startswith("\\")):
             raise self._refuse(raw, "an absolute path")
         parts = [part for part in raw.split("/") if part not in ("", ".")]
         if any(part == ".." for part in parts):
@@ -634,7 +637,7 @@ class Extractor:
         if not force and moment - self.last_report < 0.1:
             return
         self.last_report = moment
-        phase = "restore" if self.root is not None else "verify"
+        phase: Phase = "restore" if self.root is not None else "verify"
         self.progress(
             Progress(
                 phase,

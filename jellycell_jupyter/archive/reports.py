@@ -22,7 +22,16 @@ class SkippedPath(BaseModel):
 
 
 INDEX_FORMAT = "jellycell-jupyter/1"
-ENTRY_COLUMNS = ("name", "kind", "size", "mtime_ns", "mode", "sha256_or_link", "member", "signature")
+ENTRY_COLUMNS = (
+    "name",
+    "kind",
+    "size",
+    "mtime_ns",
+    "mode",
+    "sha256_or_link",
+    "member",
+    "signature",
+)
 
 
 class CheckpointIndex(BaseModel):

@@ -17,6 +17,7 @@ from .reports import (
     CheckpointDeleteReport,
     CheckpointListEntry,
     CheckpointListReport,
+    CheckpointStatus,
     CheckpointSummary,
 )
 
@@ -99,7 +100,7 @@ def list_checkpoints(project: ProjectLike) -> CheckpointListReport:
 def _list_entry(archive: Path, stat: os.stat_result) -> tuple[float, CheckpointListEntry]:
     name = archive.name[: -len(ARCHIVE_SUFFIX)]
     summary = read_sidecar(archive)
-    status = "ok"
+    status: CheckpointStatus = "ok"
     problem = None
     if summary is None:
         from .reader import read_embedded_summary  # only for archives without a sidecar

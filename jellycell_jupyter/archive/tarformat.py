@@ -58,7 +58,9 @@ def header(name: str, typeflag: bytes, size: int, mtime: int, mode: int, link: s
     if size > _MAX_OCTAL_SIZE:
         records["size"] = str(size).encode()
     mtime = max(0, min(mtime, _MAX_OCTAL_SIZE))
-    block = _ustar(raw_name[:100], typeflag, 0 if "size" in records else size, mtime, mode, raw_link[:100])
+    block = _ustar(
+        raw_name[:100], typeflag, 0 if "size" in records else size, mtime, mode, raw_link[:100]
+    )
     if not records:
         return block
     payload = b"".join(_pax_record(key, value) for key, value in records.items())

@@ -128,7 +128,9 @@ def _walk_folder(scan: Scan, root: str, folder: str, excluded: str) -> None:
 
 def _is_sqlite_companion(name: str, names: set[str]) -> bool:
     """``x.db-wal`` and friends are captured by the online backup of ``x.db``."""
-    return any(name.endswith(suffix) and name[: -len(suffix)] in names for suffix in SQLITE_COMPANIONS)
+    return any(
+        name.endswith(suffix) and name[: -len(suffix)] in names for suffix in SQLITE_COMPANIONS
+    )
 
 
 def _add_entry(scan: Scan, root: str, path: str, info: os.stat_result, excluded: str) -> bool:

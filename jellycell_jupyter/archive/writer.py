@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -200,10 +201,10 @@ def read_index(archive: Path) -> dict[str, Any] | None:
         with open(archive, "rb") as handle:
             handle.seek(summary.index_offset)
             tail = handle.read()
-        data = igzip.decompress(tail)
+        data = igzip.decompress(tail)  # type: ignore[no-untyped-call]
         length = int(data[124:136].split(b"\0", 1)[0] or b"0", 8)
         index = json.loads(data[BLOCK : BLOCK + length])["index"]
-    except (OSError, ValueError, KeyError, TypeError, isal_zlib.error):
+    except (OSError, ValueError, KeyError, TypeError, isal_zlib.error):  # type: ignore[misc]
         return None
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         return None
@@ -275,8 +276,10 @@ class ArchiveWriter:
             for group in _groups(entries):
                 first_entry, first_member = len(self.entries), len(self.members) + len(self.pending)
                 if not self._copy_group(group):
-                    if len(group) == 1 and group[0].kind in ("file", "sqlite") and (
-                        group[0].kind == "sqlite" or group[0].size > GROUP_LIMIT
+                    if (
+                        len(group) == 1
+                        and group[0].kind in ("file", "sqlite")
+                        and (group[0].kind == "sqlite" or group[0].size > GROUP_LIMIT)
                     ):
                         self._write_large(group[0])
                     else:
@@ -317,7 +320,7 @@ class ArchiveWriter:
         for offset, length, _, tar_length in previous.members[
             old_group[2] : old_group[2] + old_group[3]
         ]:
-            self._submit(lambda o=offset, n=length: _read_exactly(path, o, n), tar_length)
+            self._submit(partial(_read_exactly, path, offset, length), tar_length)
             self.reused_bytes += length
         self.files_done += len(group)
         self.bytes_done += sum(entry.size for entry in group)
@@ -329,7 +332,9 @@ class ArchiveWriter:
             member = len(self.members) + len(self.pending)
             if entry.kind == "dir":
                 raw += header(entry.name + "/", DIRECTORY, 0, entry.mtime_ns // 10**9, entry.mode)
-                self.entries.append([entry.name, "dir", 0, entry.mtime_ns, entry.mode, "", member, ""])
+                self.entries.append(
+                    [entry.name, "dir", 0, entry.mtime_ns, entry.mode, "", member, ""]
+                )
             elif entry.kind == "link":
                 raw += header(entry.name, SYMLINK, 0, entry.mtime_ns // 10**9, 0o777, entry.link)
                 row = [entry.name, "link", 0, entry.mtime_ns, 0o777, entry.link, member, ""]
@@ -343,8 +348,16 @@ class ArchiveWriter:
                 raw += bytes(padding(len(data)))
                 digest = hashlib.sha256(data).hexdigest()
                 self.entries.append(
-                    [entry.name, "file", len(data), entry.mtime_ns, entry.mode, digest, member,
-                     entry.signature]
+                    [
+                        entry.name,
+                        "file",
+                        len(data),
+                        entry.mtime_ns,
+                        entry.mode,
+                        digest,
+                        member,
+                        entry.signature,
+                    ]
                 )
                 self.bytes_done += entry.size
             self.files_done += 1
@@ -414,7 +427,9 @@ class ArchiveWriter:
             size = before.st_size
             member = len(self.members) + len(self.pending)
             digest = hashlib.sha256()
-            piece = bytearray(header(entry.name, REGULAR, size, entry.mtime_ns // 10**9, entry.mode))
+            piece = bytearray(
+                header(entry.name, REGULAR, size, entry.mtime_ns // 10**9, entry.mode)
+            )
             remaining = size
             while True:
                 want = min(remaining, PIECE - len(piece)) if remaining else 0
@@ -441,8 +456,16 @@ class ArchiveWriter:
             handle.close()
         signature = entry.signature if entry.kind == "file" else ""
         self.entries.append(
-            [entry.name, "file", size, entry.mtime_ns, entry.mode, digest.hexdigest(), member,
-             signature]
+            [
+                entry.name,
+                "file",
+                size,
+                entry.mtime_ns,
+                entry.mode,
+                digest.hexdigest(),
+                member,
+                signature,
+            ]
         )
         self.files_done += 1
         unchanged = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
@@ -544,7 +567,9 @@ class ArchiveWriter:
             return
         self.last_report = moment
         self.report_progress(
-            Progress("archive", self.files_done, self.files_total, self.bytes_done, self.bytes_total)
+            Progress(
+                "archive", self.files_done, self.files_total, self.bytes_done, self.bytes_total
+            )
         )
 
 
@@ -579,12 +604,11 @@ def _unchanged(entry: Entry, row: list[Any]) -> bool:
     if entry.kind == "sqlite" or row[0] != entry.name:
         return False
     if entry.kind == "file":
-        return bool(row[7]) and row[1:5] == ["file", entry.size, entry.mtime_ns, entry.mode] and (
-            row[7] == entry.signature
-        )
+        same = row[1:5] == ["file", entry.size, entry.mtime_ns, entry.mode]
+        return same and bool(row[7]) and row[7] == entry.signature
     if entry.kind == "dir":
-        return row[1:5] == ["dir", 0, entry.mtime_ns, entry.mode]
-    return row[1] == "link" and row[3] == entry.mtime_ns and row[5] == entry.link
+        return bool(row[1:5] == ["dir", 0, entry.mtime_ns, entry.mode])
+    return bool(row[1] == "link" and row[3] == entry.mtime_ns and row[5] == entry.link)
 
 
 def _read_exactly(path: Path, offset: int, length: int) -> bytes:
