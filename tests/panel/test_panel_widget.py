@@ -169,7 +169,7 @@ def test_create_error_appears_in_the_panel(project: Path) -> None:
 
     result = panel.result.value
     assert result.count("⚠") == 1
-    assert "Creating checkpoint failed" in result
+    assert "Creating checkpoint failed: " in result
     assert "checkpoints" in result
     assert "Traceback" not in result
     assert checkpoints.is_file()
@@ -192,7 +192,9 @@ def test_existing_name_error_appears_in_the_panel(
 
     with pytest.raises(CheckpointError) as expected:
         real_create(checkpointed, name="first")
-    assert expected.value.message in panel.result.value.replace("&#x27;", "'")
+    assert f"Creating checkpoint failed: {expected.value.message}" in panel.result.value.replace(
+        "&#x27;", "'"
+    )
     assert [row.entry.name for row in panel.rows] == ["first"]
 
 
