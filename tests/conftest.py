@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sqlite3
+import stat
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,7 +64,9 @@ def jellycell_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_jellycell("init", "real", "--name", "real", cwd=base)
     root = base / "real"
     run_jellycell("new", "analysis", cwd=root)
-    (root / "data" / "numbers.csv").write_text("x,y\n" + "".join(f"{i},{i * i}\n" for i in range(500)))
+    (root / "data" / "numbers.csv").write_text(
+        "x,y\n" + "".join(f"{i},{i * i}\n" for i in range(500))
+    )
     run_jellycell("run", "notebooks/analysis.py", cwd=root)
     return root
 
@@ -70,3 +77,68 @@ def real_project(jellycell_template: Path, tmp_path: Path) -> Path:
     target = tmp_path / "real"
     shutil.copytree(jellycell_template, target, symlinks=True)
     return target
+
+
+SQLITE_HEADER = b"SQLite format 3\0"
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+Tree = dict[str, tuple[object, ...]]
+
+
+def sqlite_dump(path: Path) -> list[str]:
+    """The SQL text of a database, read from a copy so the original gains no -wal or -shm."""
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "copy.db"
+        shutil.copyfile(path, copy)
+        for suffix in SQLITE_COMPANIONS:
+            companion = Path(f"{path}{suffix}")
+            if companion.exists():
+                shutil.copyfile(companion, f"{copy}{suffix}")
+        connection = sqlite3.connect(copy)
+        try:
+            return list(connection.iterdump())
+        finally:
+            connection.close()
+
+
+def snapshot_tree(folder: Path, *, exclude: tuple[str, ...] = (), modes: bool = True) -> Tree:
+    """Every path below ``folder`` and what it holds, without following links.
+
+    Files are ``("file", bytes, mode)``, SQLite databases ``("sqlite", dump)`` (their
+    -wal/-shm/-journal companions are folded into the dump), links ``("link", target)``
+    and folders ``("dir", mode)``. ``exclude`` names relative paths left out with
+    everything below them; ``modes=False`` leaves permission bits out.
+    """
+    found: Tree = {}
+
+    def visit(path: Path, relative: str) -> None:
+        if any(relative == gone or relative.startswith(gone + "/") for gone in exclude):
+            return
+        info = path.lstat()
+        mode = stat.S_IMODE(info.st_mode) if modes else None
+        if stat.S_ISLNK(info.st_mode):
+            found[relative] = ("link", os.readlink(path))
+        elif stat.S_ISDIR(info.st_mode):
+            if relative:
+                found[relative] = ("dir", mode)
+            names = sorted(os.listdir(path))
+            for name in names:
+                if any(
+                    name == f"{other}{suffix}" for other in names for suffix in SQLITE_COMPANIONS
+                ):
+                    continue
+                visit(path / name, f"{relative}/{name}" if relative else name)
+        else:
+            data = path.read_bytes()
+            if data.startswith(SQLITE_HEADER):
+                found[relative] = ("sqlite", tuple(sqlite_dump(path)))
+            else:
+                found[relative] = ("file", data, mode)
+
+    visit(folder, "")
+    return found
+
+
+@pytest.fixture
+def snapshot() -> Callable[..., Tree]:
+    """:func:`snapshot_tree`: a folder's content, to compare a restore with its project."""
+    return snapshot_tree
