@@ -24,7 +24,16 @@ from traitlets.config import Config
 @pytest.fixture
 def jp_server_config() -> Config:
     """Only our extension, as a user's server would load it."""
-    return Config({"ServerApp": {"jpserver_extensions": {"jellycell_jupyter": True}}})
+    return Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {
+                    "jellycell_jupyter": True,
+                    "jupyter_server_terminals": False,
+                }
+            }
+        }
+    )
 
 
 @pytest.fixture
