@@ -46,6 +46,8 @@ READ_SIZE = 1 << 20
 EMBEDDED_SUMMARY = "checkpoint.json"
 _SUMMARY_LIMIT = 512 << 20
 _REGULAR_TYPES = (b"0", b"\0", b"7")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def restore(
@@ -281,13 +283,15 @@ def _extract(
                 "the archive is damaged or incomplete",
                 "damaged",
             )
-        stream = GzipStream(handle, archive.name)
+        # A restore checks every file's sha256 and every member's CRC; the
+        # archive's own digest is left to verify, which has nothing else to do.
+        stream = GzipStream(handle, archive.name, whole_digest=destination is None)
         files_total = sidecar.files if sidecar else 0
         extractor = Extractor(destination, stream, progress, size, files_total)
         outcome = extractor.run()
         stream.finish()
     expected = sidecar.archive_sha256 if sidecar is not None else None
-    if expected and stream.digest.hexdigest() != expected:
+    if expected and stream.digest is not None and stream.digest.hexdigest() != expected:
         raise CheckpointError(
             f"{archive.name} does not match the sha256 in its sidecar; the archive is damaged",
             "damaged",
@@ -329,10 +333,10 @@ def _check_index(archive: Path, outcome: Outcome) -> None:
 class GzipStream:
     """The decompressed bytes of a gzip file of one or many members, read forward only."""
 
-    def __init__(self, handle: BinaryIO, label: str) -> None:
+    def __init__(self, handle: BinaryIO, label: str, *, whole_digest: bool = True) -> None:
         self.handle = handle
         self.label = label
-        self.digest = hashlib.sha256()
+        self.digest = hashlib.sha256() if whole_digest else None
         self.decompressor = isal_zlib.decompressobj(31)
         self.buffer = b""
         self.position = 0
@@ -389,7 +393,8 @@ class GzipStream:
 
     def _read_compressed(self) -> bytes:
         data = self.handle.read(READ_SIZE)
-        self.digest.update(data)
+        if self.digest is not None:
+            self.digest.update(data)
         self.compressed_read += len(data)
         return data
 
@@ -567,12 +572,14 @@ class Extractor:
             if name in self.outcome.kinds:
                 os.unlink(path)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(path, flags, 0o600)
+            mode = (member.mode & 0o755) | 0o600
+            fd = os.open(path, flags, mode)
             try:
                 for piece in self.stream.chunks(member.size):
                     digest.update(piece)
                     os.write(fd, piece) if len(piece) < 65536 else _write_all(fd, piece)
-                os.fchmod(fd, (member.mode & 0o755) | 0o600)
+                if mode & _UMASK:
+                    os.fchmod(fd, mode)
                 os.utime(fd, (member.mtime, member.mtime))
             finally:
                 os.close(fd)
