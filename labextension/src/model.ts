@@ -139,12 +139,14 @@ export class CheckpointModel {
         return;
       }
 
-      this._below = reply.below ?? [];
+      this._below = (reply.projects ?? []).filter(
+        p => p.path !== reply.project?.path
+      );
       this._inProject = reply.project !== null;
       this._project =
         reply.project ??
         this._below.find(p => p.path === this._picked) ??
-        (this._below.length === 1 ? this._below[0] : null);
+        null;
 
       if (!this._project) {
         this._checkpoints = [];
@@ -315,11 +317,8 @@ export class CheckpointModel {
         if (stopped) {
           return;
         }
-        const operation =
-          reply.operations.find(o => o.kind === action) ??
-          reply.operations[0] ??
-          null;
-        if (operation) {
+        const operation = reply.operation;
+        if (operation && operation.kind === action) {
           this._progress = operation;
           this._changed.emit();
         }

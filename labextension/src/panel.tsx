@@ -236,14 +236,17 @@ function ProjectHeader(props: { model: CheckpointModel; trans: TranslationBundle
   const { model, trans } = props;
   const project = model.project!;
   return (
-    <section className="jp-JellycellPanel-project" aria-label={trans.__('Project')}>
+    <section
+      className="jp-JellycellPanel-project"
+      aria-label={trans.__('Jellycell project')}
+    >
       <div className="jp-JellycellPanel-projectName" title={trans.__('Project name')}>
         {project.name}
       </div>
       <div className="jp-JellycellPanel-projectPath" title={trans.__('Project folder')}>
         {'/' + project.path}
       </div>
-      {!model.inProject && model.below.length > 1 ? (
+      {!model.inProject && model.below.length > 0 ? (
         <ProjectPicker model={model} trans={trans} />
       ) : null}
     </section>

@@ -21,21 +21,26 @@ export namespace CommandIDs {
   export const refresh = 'jellycell:refresh-checkpoints';
 }
 
-/** A jellycell project as the server describes it; `path` is relative to the server root. */
+/** A jellycell project as the server describes it; paths are relative to the server root. */
 export interface IProjectInfo {
   name: string;
   path: string;
+  checkpoints_path: string;
 }
 
 /** `GET /jellycell/api/projects?path=P`: the project holding P and the projects below it. */
 export interface IProjectsReply {
+  schema_version: number;
+  path: string;
   project: IProjectInfo | null;
-  below: IProjectInfo[];
+  projects: IProjectInfo[];
 }
 
-/** `GET /jellycell/api/version`. */
+/** `GET /jellycell/api/version`: the package version and the REST API's version. */
 export interface IVersionReply {
+  schema_version: number;
   version: string;
+  api_version: number;
 }
 
 /** A path left out of an archive, and why. */
@@ -132,14 +137,16 @@ export interface IOperation {
   fraction: number;
 }
 
-/** `GET /jellycell/api/operations?project=P`. */
+/** `GET /jellycell/api/operations?project=P`: what runs on the project, if anything. */
 export interface IOperationsReply {
-  operations: IOperation[];
+  schema_version: number;
+  project: string;
+  operation: IOperation | null;
 }
 
-/** The error body every route sends with a 4xx or 5xx status (`ErrorReport`). */
+/** The error body every route sends with a 4xx or 5xx status (`ErrorReport`, plus jupyter_server's `message`). */
 export interface IErrorReport {
-  schema_version?: number;
+  schema_version: number;
   error: string;
   message?: string;
 }
