@@ -604,7 +604,10 @@ class Extractor:
 
     def _make_hard_link(self, name: str, member: Member) -> None:
         self._skip_data(member)
-        target = self._safe_name(member.link)
+        try:
+            target = self._safe_name(member.link)
+        except CheckpointError:  # name the member, not its target, in the refusal
+            target = None
         if target is None or self.outcome.kinds.get(target) != "file":
             raise self._refuse(member.name, f"a hard link to {member.link!r}, not an earlier file")
         if self.root is not None:
