@@ -48,8 +48,9 @@ WIDTHS = {
     "created": "12em",
     "size": "5.5em",
     "files": "3.5em",
-    "status": "6.5em",
+    "status": "8em",
 }
+ACTIONS_WIDTH = "17em"
 ERROR_COLOR = "var(--jp-error-color1, #c62828)"
 SUCCESS_COLOR = "var(--jp-success-color1, #2e7d32)"
 DIM_COLOR = "var(--jp-ui-font-color2, #757575)"
@@ -64,7 +65,9 @@ def _cell(column: str) -> HTML:
 
 
 def _action(description: str, tooltip: str) -> Button:
-    return Button(description=description, tooltip=tooltip, layout=Layout(width="auto"))
+    return Button(
+        description=description, tooltip=tooltip, layout=Layout(width="auto", flex="0 0 auto")
+    )
 
 
 class CheckpointRow(VBox):  # type: ignore[misc]
@@ -82,9 +85,12 @@ class CheckpointRow(VBox):  # type: ignore[misc]
                 *(self.cells[column] for column in ("name", "created", "size", "files")),
                 self.cells["message"],
                 self.cells["status"],
-                HBox([self.restore_button, self.verify_button, self.delete_button]),
+                HBox(
+                    [self.restore_button, self.verify_button, self.delete_button],
+                    layout=Layout(flex=f"0 0 {ACTIONS_WIDTH}", width=ACTIONS_WIDTH),
+                ),
             ],
-            layout=Layout(align_items="center"),
+            layout=Layout(align_items="center", flex_flow="row wrap"),
         )
         self._attached: VBox | None = None
         self.show(entry, now)
@@ -362,9 +368,11 @@ class CheckpointPanel(VBox):  # type: ignore[misc]
         buttons = HBox([self.confirm_button, self.cancel_button])
         if verb == "restore":
             self.confirm_button.description = "Confirm restore"
+            self.confirm_button.button_style = "warning"
             self.confirm_box.children = (self.prompt, self.target_field, self.force_box, buttons)
         else:
             self.confirm_button.description = "Confirm delete"
+            self.confirm_button.button_style = "danger"
             self.confirm_box.children = (self.prompt, buttons)
         self._rows[name].attach(self.confirm_box)
 
@@ -575,8 +583,10 @@ def _column_titles() -> HBox:
         cell = _cell(column)
         cell.value = f"<b>{column}</b>"
         titles.append(cell)
-    titles.append(HTML("<b>actions</b>", layout=Layout(width="14em")))
-    return HBox(titles, layout=Layout(border_bottom="1px solid #bdbdbd"))
+    titles.append(
+        HTML("<b>actions</b>", layout=Layout(flex=f"0 0 {ACTIONS_WIDTH}", width=ACTIONS_WIDTH))
+    )
+    return HBox(titles, layout=Layout(border_bottom="1px solid #bdbdbd", flex_flow="row wrap"))
 
 
 def _one_line(error: Exception) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ipywidgets import HBox, IntProgress, Label, Layout
+import html
+
+from ipywidgets import HTML, HBox, IntProgress, Layout
 
 from ..archive import Progress, ProgressCallback
 from .render import human_size
@@ -41,8 +43,9 @@ class ProgressView(HBox):  # type: ignore[misc]
             description=description,
             bar_style="info",
             style={"description_width": "initial"},
+            layout=Layout(flex="0 0 auto"),
         )
-        self.label = Label(value="starting")
+        self.label = HTML(value="starting", layout=Layout(flex="1 1 auto"))
         super().__init__(
             children=(self.bar, self.label),
             layout=Layout(align_items="center", grid_gap="0.5em"),
@@ -58,14 +61,14 @@ class ProgressView(HBox):  # type: ignore[misc]
     def update(self, progress: Progress) -> None:
         """Show ``progress``: the bar by fraction done, the label in files and bytes."""
         self.bar.value = round(progress.fraction * STEPS)
-        self.label.value = describe_progress(progress)
+        self.label.value = html.escape(describe_progress(progress))
 
     def finish(self, text: str, *, failed: bool = False) -> None:
         """Show the one-line outcome; the bar turns full and green, or red on failure."""
         if not failed:
             self.bar.value = STEPS
         self.bar.bar_style = "danger" if failed else "success"
-        self.label.value = text
+        self.label.value = html.escape(text)
 
 
 def progress_bar(description: str = "Creating checkpoint") -> tuple[ProgressView, ProgressCallback]:
