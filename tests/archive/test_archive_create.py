@@ -1,0 +1,284 @@
+"""Creating a checkpoint: what the report says, names, conflicts, and atomicity under failure."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jellycell_jupyter import archive
+from jellycell_jupyter.archive import CheckpointError, Progress, writer
+from jellycell_jupyter.archive.names import sanitize_name
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_report_describes_the_archive_and_its_sidecar(project: Path, checkpoints: Path) -> None:
+    report = archive.create(project / "notebooks", message="first", name="first")
+
+    archive_file = checkpoints / "first.tar.gz"
+    sidecar = archive.CheckpointSummary.model_validate_json(
+        (checkpoints / "first.json").read_bytes()
+    )
+    assert report.path == str(archive_file)
+    assert report.project == str(project)
+    assert report.name == "first"
+    assert report.message == "first"
+    assert report.files == 5
+    assert report.size_bytes == archive_file.stat().st_size == sidecar.size_bytes
+    assert report.archive_sha256 == digest(archive_file) == sidecar.archive_sha256
+    assert sidecar.project_name == "demo"
+    assert sidecar.message == "first"
+    assert sidecar.files == 5
+    assert listing(checkpoints) == ["first.json", "first.tar.gz"]
+
+
+def test_without_a_name_the_utc_time_names_it(project: Path) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    report = archive.create(project)
+    after = datetime.now(UTC)
+
+    moment = datetime.strptime(report.name, "%Y-%m-%dT%H-%M-%SZ").replace(tzinfo=UTC)
+    assert before <= moment <= after
+    assert report.message is None
+
+
+class FrozenClock(datetime):
+    """``datetime`` whose ``now`` is always the same second."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> FrozenClock:
+        return cls(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_two_creates_in_the_same_second_get_distinct_names(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "datetime", FrozenClock)
+
+    first = archive.create(project, message="a")
+    second = archive.create(project, message="b")
+    third = archive.create(project, message="c")
+
+    assert first.name == "2030-01-02T03-04-05Z"
+    assert second.name == "2030-01-02T03-04-05Z-2"
+    assert third.name == "2030-01-02T03-04-05Z-3"
+    listed = archive.list_checkpoints(project).checkpoints
+    assert {entry.name: entry.message for entry in listed} == {
+        first.name: "a",
+        second.name: "b",
+        third.name: "c",
+    }
+    assert all(archive.verify(project, entry.name).ok for entry in listed)
+
+
+def test_an_existing_name_is_a_conflict_and_nothing_is_overwritten(
+    project: Path, checkpoints: Path
+) -> None:
+    archive.create(project, name="keep", message="original")
+    before = {name: digest(checkpoints / name) for name in listing(checkpoints)}
+    (project / "data" / "table.csv").write_text("changed\n")
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.create(project, name="keep", message="second")
+
+    assert caught.value.kind == "conflict"
+    assert "keep" in caught.value.message
+    assert {name: digest(checkpoints / name) for name in listing(checkpoints)} == before
+    assert archive.list_checkpoints(project).checkpoints[0].message == "original"
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("my run/1", "my-run-1"),
+        ("///", "checkpoint"),
+        ("", "checkpoint"),
+        ("  before refactor!  ", "before-refactor"),
+        ("../../etc/passwd", "..-..-etc-passwd"),
+        ("café au lait", "caf-au-lait"),
+        ("v1.2_rc-3", "v1.2_rc-3"),
+        ("-lead-and-trail-", "lead-and-trail"),
+    ],
+)
+def test_names_are_made_safe(project: Path, checkpoints: Path, given: str, stored: str) -> None:
+    report = archive.create(project, name=given)
+
+    assert report.name == stored
+    assert listing(checkpoints) == sorted([f"{stored}.json", f"{stored}.tar.gz"])
+
+
+@pytest.mark.parametrize("given", [".", ".."])
+def test_a_name_of_only_dots_is_refused(project: Path, checkpoints: Path, given: str) -> None:
+    with pytest.raises(CheckpointError) as caught:
+        archive.create(project, name=given)
+
+    assert caught.value.kind == "invalid"
+    assert listing(checkpoints) == []
+    assert not list(project.parent.glob("*.tar.gz"))
+
+
+def test_progress_reaches_every_file(bulky_project: Path) -> None:
+    seen: list[Progress] = []
+
+    report = archive.create(bulky_project, progress=seen.append)
+
+    assert seen
+    assert {item.phase for item in seen} == {"archive"}
+    assert all(0.0 <= item.fraction <= 1.0 for item in seen)
+    assert seen[-1].files_done == seen[-1].files_total
+    assert seen[-1].fraction == 1.0
+    assert seen[-1].files_total >= report.files
+
+
+# -- a failure at any moment leaves nothing behind ---------------------------------------
+
+
+class Boom(RuntimeError):
+    """The injected failure."""
+
+
+def fail_on_call(number: int, original: Any, error: BaseException) -> Any:
+    """A stand-in for ``original`` that raises ``error`` on its ``number``-th call."""
+    calls = 0
+
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == number:
+            raise error
+        return original(*args, **kwargs)
+
+    stand_in.calls = lambda: calls  # type: ignore[attr-defined]
+    return stand_in
+
+
+@pytest.fixture
+def earlier(bulky_project: Path, checkpoints: Path) -> dict[str, str]:
+    """One good checkpoint made before the failing one, and the digests of what it left.
+
+    Every file is touched afterwards, so the next checkpoint copies nothing from
+    this one and compresses every group again.
+    """
+    archive.create(bulky_project, name="earlier")
+    for path in bulky_project.rglob("*"):
+        if path.is_file() and checkpoints not in path.parents:
+            os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    return {name: digest(checkpoints / name) for name in listing(checkpoints)}
+
+
+def assert_nothing_left(project: Path, checkpoints: Path, earlier: dict[str, str]) -> None:
+    assert {name: digest(checkpoints / name) for name in listing(checkpoints)} == earlier
+    assert [entry.name for entry in archive.list_checkpoints(project).checkpoints] == ["earlier"]
+    again = archive.create(project, name="after-the-failure")
+    assert archive.verify(project, again.name).ok
+
+
+@pytest.mark.parametrize("call", [1, 3, 8])
+def test_a_compression_failure_leaves_nothing(
+    bulky_project: Path,
+    checkpoints: Path,
+    earlier: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    call: int,
+) -> None:
+    stand_in = fail_on_call(call, writer.isal_zlib.compress, Boom("injected"))
+    monkeypatch.setattr(writer.isal_zlib, "compress", stand_in)
+
+    with pytest.raises(Boom):
+        archive.create(bulky_project, name="doomed")
+
+    assert stand_in.calls() >= call
+    monkeypatch.undo()
+    assert_nothing_left(bulky_project, checkpoints, earlier)
+
+
+def test_a_full_disk_mid_create_is_a_clear_error_and_leaves_nothing(
+    bulky_project: Path,
+    checkpoints: Path,
+    earlier: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    full = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(
+        writer.ArchiveWriter,
+        "_write_small",
+        fail_on_call(4, writer.ArchiveWriter._write_small, full),
+    )
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.create(bulky_project, name="doomed")
+
+    assert caught.value.kind == "environment"
+    assert "no space left" in caught.value.message
+    monkeypatch.undo()
+    assert_nothing_left(bulky_project, checkpoints, earlier)
+
+
+def test_an_interrupt_mid_create_leaves_nothing(
+    bulky_project: Path,
+    checkpoints: Path,
+    earlier: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stand_in = fail_on_call(3, writer.ArchiveWriter._write_small, KeyboardInterrupt())
+    monkeypatch.setattr(writer.ArchiveWriter, "_write_small", stand_in)
+
+    with pytest.raises(KeyboardInterrupt):
+        archive.create(bulky_project, name="interrupted")
+
+    assert stand_in.calls() == 3
+    monkeypatch.undo()
+    assert_nothing_left(bulky_project, checkpoints, earlier)
+
+
+def test_an_interrupt_while_streaming_a_large_file_leaves_nothing(
+    bulky_project: Path,
+    checkpoints: Path,
+    earlier: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stand_in = fail_on_call(1, writer.ArchiveWriter._stream_file, KeyboardInterrupt())
+    monkeypatch.setattr(writer.ArchiveWriter, "_stream_file", stand_in)
+
+    with pytest.raises(KeyboardInterrupt):
+        archive.create(bulky_project, name="interrupted")
+
+    monkeypatch.undo()
+    assert_nothing_left(bulky_project, checkpoints, earlier)
+
+
+def test_a_failure_writing_the_sidecar_withdraws_the_archive(
+    bulky_project: Path,
+    checkpoints: Path,
+    earlier: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_sidecar(path: Path, data: bytes) -> None:
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(writer, "write_file_atomically", no_sidecar)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.create(bulky_project, name="no-sidecar")
+
+    assert caught.value.kind == "environment"
+    monkeypatch.undo()
+    assert_nothing_left(bulky_project, checkpoints, earlier)
+
+
+def test_sanitize_name_examples_from_the_spec() -> None:
+    assert sanitize_name("my run/1") == "my-run-1"
+    assert sanitize_name("///") == "checkpoint"
+    assert sanitize_name("before refactor") == "before-refactor"

@@ -1,0 +1,115 @@
+"""Properties that hold for every input: safe names, and members that never land outside."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tarfile
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jellycell_jupyter.archive import CheckpointError
+from jellycell_jupyter.archive.names import check_existing_name, sanitize_name
+from jellycell_jupyter.archive.reader import Extractor, GzipStream
+
+SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@given(st.text())
+def test_a_sanitised_name_is_safe_and_stable(name: str) -> None:
+    cleaned = sanitize_name(name)
+
+    assert SAFE.match(cleaned)
+    assert not cleaned.startswith("-")
+    assert not cleaned.endswith("-")
+    assert sanitize_name(cleaned) == cleaned
+    assert "/" not in cleaned
+
+
+@given(st.text(alphabet=st.sampled_from("ab./-_ \\\0é"), max_size=12))
+def test_a_name_accepted_by_later_verbs_stays_in_its_folder(name: str) -> None:
+    try:
+        accepted = check_existing_name(name)
+    except CheckpointError as error:
+        assert error.kind == "invalid"
+        return
+
+    assert SAFE.match(accepted)
+    assert accepted not in {".", ".."}
+    assert os.path.dirname(accepted) == ""
+
+
+PART = st.sampled_from(["..", ".", "", "a", "b", "c.txt", "..a", "a..", "...", "/"])
+
+
+@st.composite
+def member_names(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(PART, min_size=1, max_size=7))
+    return "/".join(parts)
+
+
+@st.composite
+def hostile_members(draw: st.DrawFn) -> list[tuple[str, str, str]]:
+    """Up to four members, each a file, a folder or a link with arbitrary-looking names."""
+    kinds = st.sampled_from(["file", "dir", "symlink", "hardlink"])
+    return draw(st.lists(st.tuples(kinds, member_names(), member_names()), min_size=1, max_size=4))
+
+
+def build(members: list[tuple[str, str, str]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for kind, name, target in members:
+            info = tarfile.TarInfo(name)
+            data = None
+            if kind == "file":
+                data = io.BytesIO(b"x")
+                info.size = 1
+            elif kind == "dir":
+                info.type = tarfile.DIRTYPE
+            else:
+                info.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+                info.linkname = target
+            tar.addfile(info, data)
+    return buffer.getvalue()
+
+
+def everything_below(folder: Path) -> set[str]:
+    found = set()
+    for top, folders, files in os.walk(folder):
+        for name in folders + files:
+            found.add(os.path.relpath(os.path.join(top, name), folder))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(hostile_members())
+def test_every_member_is_refused_or_lands_inside_the_target(
+    members: list[tuple[str, str, str]],
+) -> None:
+    content = build(members)
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch)
+        target = base / "deep" / "er" / "target"
+        target.mkdir(parents=True)
+        (base / "deep" / "sentinel").write_text("outside")
+
+        try:
+            stream = GzipStream(io.BytesIO(content), "generated.tar.gz")
+            Extractor(target, stream, None, len(content), 0).run()
+            stream.finish()
+        except CheckpointError as error:
+            assert error.kind == "damaged"
+        else:
+            for name in everything_below(target):
+                path = target / name
+                if path.is_symlink():
+                    landing = os.path.normpath(os.path.join(path.parent, os.readlink(path)))
+                    assert Path(landing).is_relative_to(target), (name, os.readlink(path))
+
+        outside = everything_below(base) - {f"deep/er/target/{n}" for n in everything_below(target)}
+        assert outside == {"deep", "deep/er", "deep/er/target", "deep/sentinel"}
+        assert (base / "deep" / "sentinel").read_text() == "outside"

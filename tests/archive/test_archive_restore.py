@@ -1,0 +1,261 @@
+"""Restoring: where a checkpoint lands, what is refused, and that the live project is untouched."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from jellycell_jupyter import archive
+from jellycell_jupyter.archive import CheckpointError
+
+CHECKPOINTS = ".jellycell/checkpoints"
+
+
+@pytest.fixture
+def made(project: Path) -> archive.CheckpointCreateReport:
+    """A checkpoint ``saved`` of the hand-made project, with a link in it."""
+    os.symlink("table.csv", project / "data" / "link")
+    return archive.create(project, name="saved", message="to restore")
+
+
+def everything_below(folder: Path) -> list[str]:
+    return sorted(
+        os.path.relpath(os.path.join(top, name), folder)
+        for top, folders, files in os.walk(folder)
+        for name in folders + files
+    )
+
+
+def test_by_default_into_a_new_sibling_folder(
+    project: Path, made: archive.CheckpointCreateReport, snapshot: Callable[..., dict]
+) -> None:
+    live = snapshot(project)
+
+    report = archive.restore(project, "saved")
+
+    target = project.parent / "demo-restored-saved"
+    assert report.target == str(target)
+    assert report.source == made.path
+    assert report.project == str(project)
+    assert report.name == "saved"
+    assert report.files == made.files == 6
+    assert report.merged is False
+    assert snapshot(target) == snapshot(project, exclude=(CHECKPOINTS,))
+    assert not (target / "checkpoint.json").exists()
+    assert os.readlink(target / "data" / "link") == "table.csv"
+    assert (target / "data" / "empty-dir").is_dir()
+    assert snapshot(project) == live
+    assert archive.default_restore_target(project, "saved") == target
+
+
+def test_file_times_are_restored(project: Path, made: archive.CheckpointCreateReport) -> None:
+    target = Path(archive.restore(project, "saved").target)
+
+    for name in ("data/table.csv", "notebooks/analysis.py", "jellycell.toml"):
+        assert int((target / name).stat().st_mtime) == int((project / name).stat().st_mtime)
+
+
+def test_into_a_new_folder_with_missing_parents(
+    project: Path,
+    tmp_path: Path,
+    made: archive.CheckpointCreateReport,
+    snapshot: Callable[..., dict],
+) -> None:
+    target = tmp_path / "review" / "for-alice" / "state"
+
+    report = archive.restore(project, "saved", into=target)
+
+    assert report.target == str(target)
+    assert snapshot(target) == snapshot(project, exclude=(CHECKPOINTS,))
+
+
+def test_into_an_existing_empty_folder(
+    project: Path, tmp_path: Path, made: archive.CheckpointCreateReport
+) -> None:
+    target = tmp_path / "empty"
+    target.mkdir()
+
+    report = archive.restore(project, "saved", into=target)
+
+    assert report.merged is False
+    assert (target / "data" / "table.csv").is_file()
+
+
+def test_a_non_empty_folder_is_refused_without_force(
+    project: Path,
+    tmp_path: Path,
+    made: archive.CheckpointCreateReport,
+    snapshot: Callable[..., dict],
+) -> None:
+    target = tmp_path / "busy"
+    (target / "data").mkdir(parents=True)
+    (target / "data" / "table.csv").write_text("mine")
+    (target / "keep.txt").write_text("keep")
+    before = snapshot(target)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "saved", into=target)
+
+    assert caught.value.kind == "conflict"
+    assert "--force" in caught.value.message
+    assert snapshot(target) == before
+    assert [n for n in os.listdir(tmp_path) if "restoring" in n] == []
+
+
+def test_force_merges_over_a_non_empty_folder(
+    project: Path, tmp_path: Path, made: archive.CheckpointCreateReport
+) -> None:
+    target = tmp_path / "busy"
+    (target / "data").mkdir(parents=True)
+    (target / "data" / "table.csv").write_text("mine")
+    (target / "data" / "link").write_text("a file where the archive has a link")
+    (target / "keep.txt").write_text("keep")
+
+    report = archive.restore(project, "saved", into=target, force=True)
+
+    assert report.merged is True
+    assert (target / "keep.txt").read_text() == "keep"
+    assert (target / "data" / "table.csv").read_text() == (
+        project / "data" / "table.csv"
+    ).read_text()
+    assert os.readlink(target / "data" / "link") == "table.csv"
+    assert (target / "notebooks" / "analysis.py").is_file()
+    assert not (target / "checkpoint.json").exists()
+    assert [n for n in os.listdir(tmp_path) if "restoring" in n] == []
+
+
+def test_force_never_writes_through_a_link_in_the_target(
+    project: Path, tmp_path: Path, made: archive.CheckpointCreateReport
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "table.csv").write_text("must stay")
+    target = tmp_path / "busy"
+    target.mkdir()
+    os.symlink(elsewhere, target / "data")
+
+    archive.restore(project, "saved", into=target, force=True)
+
+    assert (elsewhere / "table.csv").read_text() == "must stay"
+    assert sorted(os.listdir(elsewhere)) == ["table.csv"]
+    assert not (target / "data").is_symlink()
+    assert (target / "data" / "table.csv").read_text().startswith("a,b")
+
+
+def test_into_an_existing_file_is_refused(
+    project: Path, tmp_path: Path, made: archive.CheckpointCreateReport
+) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("untouched")
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "saved", into=target, force=True)
+
+    assert caught.value.kind == "invalid"
+    assert str(target) in caught.value.message
+    assert target.read_text() == "untouched"
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        ".",
+        "data",
+        "data/new-folder",
+        "notebooks/deep/er",
+        ".jellycell/cache/x",
+        ".jellycell/checkpoints/x",
+        "site",
+    ],
+)
+def test_the_live_project_is_never_a_target(
+    project: Path,
+    made: archive.CheckpointCreateReport,
+    snapshot: Callable[..., dict],
+    inside: str,
+) -> None:
+    before = snapshot(project)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "saved", into=project / inside, force=True)
+
+    assert caught.value.kind == "forbidden"
+    assert "live project" in caught.value.message
+    assert snapshot(project) == before
+
+
+def test_a_link_to_the_live_project_is_not_a_way_in(
+    project: Path,
+    tmp_path: Path,
+    made: archive.CheckpointCreateReport,
+    snapshot: Callable[..., dict],
+) -> None:
+    os.symlink(project, tmp_path / "alias")
+    before = snapshot(project)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "saved", into=tmp_path / "alias" / "data", force=True)
+
+    assert caught.value.kind == "forbidden"
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", ".", "/etc/passwd", "saved/../saved", ""])
+def test_a_name_that_is_not_a_checkpoint_name_is_refused(
+    project: Path, tmp_path: Path, made: archive.CheckpointCreateReport, name: str
+) -> None:
+    before = everything_below(tmp_path)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, name)
+
+    assert caught.value.kind == "invalid"
+    assert everything_below(tmp_path) == before
+
+
+def test_an_unknown_name_is_not_found(
+    project: Path, tmp_path: Path, made: archive.CheckpointCreateReport
+) -> None:
+    before = everything_below(tmp_path)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "nope")
+
+    assert caught.value.kind == "not_found"
+    assert "nope" in caught.value.message
+    assert everything_below(tmp_path) == before
+
+
+def test_the_archive_suffix_may_be_given(
+    project: Path, made: archive.CheckpointCreateReport
+) -> None:
+    report = archive.restore(project, "saved.tar.gz")
+
+    assert report.target == str(project.parent / "demo-restored-saved")
+
+
+def test_progress_is_reported(project: Path, made: archive.CheckpointCreateReport) -> None:
+    seen: list[archive.Progress] = []
+
+    archive.restore(project, "saved", progress=seen.append)
+
+    assert seen
+    assert {item.phase for item in seen} == {"restore"}
+    assert seen[-1].files_done == made.files
+    assert seen[-1].bytes_done == seen[-1].bytes_total == made.size_bytes
+
+
+def test_a_restored_project_is_a_project_of_its_own(
+    project: Path, made: archive.CheckpointCreateReport
+) -> None:
+    target = Path(archive.restore(project, "saved").target)
+
+    copy = archive.find_project(target / "data")
+
+    assert copy.root == target
+    assert copy.name == "demo"
+    assert archive.list_checkpoints(copy).checkpoints == []
+    assert archive.create(copy, name="from-the-copy").files == made.files
