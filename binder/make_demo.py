@@ -6,6 +6,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -184,17 +185,24 @@ def execute_tour(folder: Path) -> None:
         timeout=TOUR_TIMEOUT_SECONDS,
         resources={"metadata": {"path": str(folder)}},
     )
-    try:
-        client.execute()
-    except CellExecutionError as error:
-        raise DemoError(
-            f"the tour notebook failed in cell {failed_cell(notebook)}: "
-            f"{error.ename}: {last_line(error.evalue)}"
-        ) from error
-    except (CellTimeoutError, DeadKernelError) as error:
-        raise DemoError(f"the tour notebook did not finish: {last_line(str(error))}") from error
-    finally:
-        nbformat.write(notebook, path)
+    # The kernel's own chatter (transport warnings) stays out of the demo's output;
+    # it is kept to explain a kernel that dies.
+    with tempfile.TemporaryFile("w+") as kernel_log:
+        try:
+            client.execute(stderr=kernel_log)
+        except CellExecutionError as error:
+            raise DemoError(
+                f"the tour notebook failed in cell {failed_cell(notebook)}: "
+                f"{error.ename}: {last_line(error.evalue)}"
+            ) from error
+        except (CellTimeoutError, DeadKernelError, RuntimeError) as error:
+            kernel_log.seek(0)
+            raise DemoError(
+                f"the tour notebook did not finish: {last_line(str(error))} "
+                f"(kernel: {last_line(kernel_log.read())})"
+            ) from error
+        finally:
+            nbformat.write(notebook, path)
 
 
 def failed_cell(notebook: Any) -> str:
@@ -247,13 +255,18 @@ def print_restored(restored: Path) -> None:
 
     files = sorted(
         (path.relative_to(restored) for path in restored.rglob("*") if path.is_file()),
-        key=lambda relative: (relative.as_posix().startswith("."), relative.as_posix()),
+        key=lambda relative: (hidden(relative), relative.as_posix()),
     )
     print(f"restored      {restored} ({len(files)} files)")
     for relative in files[:SHOWN_RESTORED_FILES]:
         print(f"  {relative.as_posix()}")
     if len(files) > SHOWN_RESTORED_FILES:
         print(f"  ... and {len(files) - SHOWN_RESTORED_FILES} more")
+
+
+def hidden(relative: Path) -> bool:
+    """Whether a path or any folder above it is a dotfile; those are listed last."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def human_size(size: int) -> str:
