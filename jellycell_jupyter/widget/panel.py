@@ -43,14 +43,16 @@ Outcome = tuple[str, bool]
 """A finished operation's one-line result, and whether it is a failure."""
 Work = Callable[[ProgressCallback], Outcome]
 
+# Fixed widths that fit a default JupyterLab notebook column (about 800 px);
+# narrower outputs wrap the actions below the cells.
 WIDTHS = {
-    "name": "14em",
-    "created": "12em",
-    "size": "5.5em",
-    "files": "3.5em",
-    "status": "8em",
+    "name": "12.5em",
+    "created": "11em",
+    "size": "4.5em",
+    "files": "3em",
+    "status": "6em",
 }
-ACTIONS_WIDTH = "17em"
+ACTIONS_WIDTH = "14em"
 ERROR_COLOR = "var(--jp-error-color1, #c62828)"
 SUCCESS_COLOR = "var(--jp-success-color1, #2e7d32)"
 DIM_COLOR = "var(--jp-ui-font-color2, #757575)"
@@ -60,13 +62,15 @@ FORCE_DESCRIPTION = "Force: overwrite the target folder's files that the checkpo
 def _cell(column: str) -> HTML:
     width = WIDTHS.get(column)
     if width is None:
-        return HTML(layout=Layout(flex="1 1 auto", min_width="8em", margin="0 0.5em 0 0"))
+        return HTML(layout=Layout(flex="1 1 auto", min_width="6em", margin="0 0.5em 0 0"))
     return HTML(layout=Layout(flex=f"0 0 {width}", width=width, margin="0 0.5em 0 0"))
 
 
 def _action(description: str, tooltip: str) -> Button:
     return Button(
-        description=description, tooltip=tooltip, layout=Layout(width="auto", flex="0 0 auto")
+        description=description,
+        tooltip=tooltip,
+        layout=Layout(width="auto", flex="0 0 auto", padding="0 0.5em"),
     )
 
 
