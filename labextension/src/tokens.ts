@@ -107,6 +107,7 @@ export interface ICheckpointVerifyReport {
   ok: boolean;
   files?: number;
   problems?: string[];
+  digests_checked?: boolean;
 }
 
 /** The body of `POST /jellycell/api/checkpoints`. */
@@ -129,7 +130,7 @@ export interface IOperation {
   name: string | null;
   started_at: string;
   seconds: number;
-  phase: string | null;
+  phase: 'scan' | 'archive' | 'restore' | 'verify' | null;
   files_done: number;
   files_total: number;
   bytes_done: number;

@@ -59,27 +59,35 @@ def accept_dialog(page: Page, title: str, button: str) -> None:
 def test_create_download_verify_restore_delete(
     page: Page,
     lab_server: LabServer,
-    project_path: str,
+    write_project: Callable[..., Path],
     screenshots: Path,
     browser_log: BrowserLog,
     tmp_path: Path,
 ) -> None:
-    project = lab_server.root / project_path
+    project_path = "demo"
+    project = write_project(lab_server.root / project_path, name=project_path)
+    status, report = lab_server.api(
+        "POST",
+        "jellycell/api/checkpoints",
+        {"project": project_path, "name": "baseline", "message": "first look at the data"},
+    )
+    assert status == 201, report
     open_lab(page, lab_server, f"{project_path}/notebooks")
     panel = open_sidebar(page)
 
     expect(panel.locator(".jp-JellycellPanel-projectName")).to_have_text(project_path)
     expect(panel.locator(".jp-JellycellPanel-projectPath")).to_have_text(f"/{project_path}")
-    expect(panel.locator(".jp-JellycellPanel-status")).to_contain_text("No checkpoints yet")
+    expect(panel.locator("li.jp-JellycellPanel-row")).to_have_count(1)
 
     panel.get_by_label("Checkpoint message").fill("before the refactor")
     panel.get_by_role("button", name="Create checkpoint").click()
-    row = panel.locator("li.jp-JellycellPanel-row")
-    expect(row).to_have_count(1)
+    expect(panel.locator("li.jp-JellycellPanel-row")).to_have_count(2)
+    row = panel.locator("li.jp-JellycellPanel-row").first
     expect(row).to_contain_text("before the refactor")
     expect(panel.locator(".jp-JellycellPanel-notice")).to_contain_text("Created checkpoint")
+    expect(panel.locator("li.jp-JellycellPanel-row").last).to_contain_text("baseline")
 
-    archives = checkpoint_files(project)
+    archives = [path for path in checkpoint_files(project) if path.name != "baseline.tar.gz"]
     assert len(archives) == 1
     name = archives[0].name.removesuffix(".tar.gz")
     assert row.get_attribute("data-checkpoint") == name
@@ -88,7 +96,7 @@ def test_create_download_verify_restore_delete(
     page.screenshot(path=str(screenshots / "sidebar-light.png"))
     page.screenshot(
         path=str(screenshots / "sidebar-readme.png"),
-        clip={"x": 0, "y": 0, "width": 820, "height": 480},
+        clip={"x": 0, "y": 0, "width": 820, "height": 520},
     )
     DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
     shutil.copyfile(screenshots / "sidebar-readme.png", DOCS_SCREENSHOT)
@@ -135,9 +143,9 @@ def test_create_download_verify_restore_delete(
     expect(panel.locator(".jp-JellycellPanel-projectPath")).to_have_text(f"/{project_path}")
     row.get_by_role("button", name=f"Delete checkpoint {name}").click()
     accept_dialog(page, f"Delete checkpoint {name}", "Delete")
-    expect(panel.locator("li.jp-JellycellPanel-row")).to_have_count(0)
+    expect(panel.locator("li.jp-JellycellPanel-row")).to_have_count(1)
     expect(panel.locator(".jp-JellycellPanel-notice")).to_contain_text(f"Deleted checkpoint {name}")
-    assert checkpoint_files(project) == []
+    assert [path.name for path in checkpoint_files(project)] == ["baseline.tar.gz"]
     assert not (project / ".jellycell" / "checkpoints" / f"{name}.json").exists()
 
     assert_no_page_errors(browser_log)
