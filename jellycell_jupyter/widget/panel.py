@@ -274,12 +274,15 @@ class CheckpointPanel(VBox):  # type: ignore[misc]
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         # Viewers without a widget manager (nbconvert, GitHub) fall back to these.
         data: dict[str, Any] = super()._repr_mimebundle_(**kwargs) or {}
-        if self.report is None:
+        if self.project is None:
             data["text/html"] = render_no_project_html(self.problem or "")
             data["text/plain"] = render_no_project_text(self.problem or "")
-        else:
-            data["text/html"] = render_list_html(self.report)
-            data["text/plain"] = render_list_text(self.report)
+            return data
+        report = self.report or CheckpointListReport(
+            project=str(self.project.root), project_name=self.project.name
+        )
+        data["text/html"] = render_list_html(report)
+        data["text/plain"] = render_list_text(report)
         return data
 
     # What the buttons do.

@@ -174,6 +174,7 @@ def test_create_error_appears_in_the_panel(project: Path) -> None:
     assert "Traceback" not in result
     assert checkpoints.is_file()
     assert not any(button.disabled for button in all_buttons(panel))
+    assert panel._repr_mimebundle_()["text/plain"].startswith("Checkpoints of project demo")
 
 
 def test_existing_name_error_appears_in_the_panel(
