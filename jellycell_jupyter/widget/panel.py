@@ -227,6 +227,7 @@ class CheckpointPanel(VBox):  # type: ignore[misc]
             description="Confirm", button_style="warning", layout=Layout(width="auto")
         )
         self.cancel_button = Button(description="Cancel", layout=Layout(width="auto"))
+        self.confirm_buttons = HBox([self.confirm_button, self.cancel_button])
         self.confirm_box = VBox(
             layout=Layout(
                 border="1px solid #e0e0e0", padding="0.25em 0.5em", margin="0.25em 0 0 2em"
@@ -372,15 +373,19 @@ class CheckpointPanel(VBox):  # type: ignore[misc]
         if verb is None:
             return
         self._describe_pending()
-        buttons = HBox([self.confirm_button, self.cancel_button])
         if verb == "restore":
             self.confirm_button.description = "Confirm restore"
             self.confirm_button.button_style = "warning"
-            self.confirm_box.children = (self.prompt, self.target_field, self.force_box, buttons)
+            self.confirm_box.children = (
+                self.prompt,
+                self.target_field,
+                self.force_box,
+                self.confirm_buttons,
+            )
         else:
             self.confirm_button.description = "Confirm delete"
             self.confirm_button.button_style = "danger"
-            self.confirm_box.children = (self.prompt, buttons)
+            self.confirm_box.children = (self.prompt, self.confirm_buttons)
         self._rows[name].attach(self.confirm_box)
 
     def _describe_pending(self) -> None:
