@@ -49,7 +49,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
             for route, handler in ROUTES
         ],
     )
-    log.info("jellycell_jupyter: checkpoints API at %s", url_path_join(base_url, API_PREFIX))
+    log.info("checkpoints API at %s", url_path_join(base_url, API_PREFIX))
 
 
 def _unload_jupyter_server_extension(serverapp: ServerApp) -> None:

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
 import urllib.parse
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +27,8 @@ import pytest
 from jupyter_server.utils import url_path_join
 from pytest_jupyter.jupyter_server import *  # noqa: F403
 from traitlets.config import Config
+
+from jellycell_jupyter import archive
 
 
 @pytest.fixture
@@ -159,3 +169,112 @@ def tree() -> Callable[[Path], dict[str, int]]:
 def add_project() -> Callable[[Path, str], Path]:
     """Make a project that is only its ``jellycell.toml``, for monorepo layouts."""
     return _add_project
+
+
+@dataclass(repr=False)
+class LiveServer:
+    """A ``jupyter server`` process started from the installed package."""
+
+    url: str
+    token: str
+    root: Path
+    env: dict[str, str]
+    log: Path
+
+    def __repr__(self) -> str:
+        return f"LiveServer({self.url!r}, root={str(self.root)!r})"
+
+    def fetch(
+        self, method: str, path: str, body: bytes | None = None, auth: bool = True
+    ) -> tuple[int, Any, bytes]:
+        """One request to ``url + path``; returns status, headers and body."""
+        headers = {"Authorization": f"token {self.token}"} if auth else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def hermetic_env(home: Path) -> dict[str, str]:
+    """The environment without the caller's Jupyter settings; ``sys.prefix``'s stay visible."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("JUPYTER", "IPYTHON", "XDG_")) and key != "PYTHONPATH"
+    }
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        env[name] = str(home / name.lower())
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
+        env[name] = str(home / name.lower())
+    env["HOME"] = str(home)
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, write_project: Callable[..., Path]
+) -> Iterator[LiveServer]:
+    """A real ``jupyter server`` on a free port, with projects in its root, stopped by PID."""
+    base = tmp_path_factory.mktemp("live")
+    root = base / "root"
+    write_project(root / "demo")
+    write_project(root / "mono" / "a", "a")
+    write_project(root / "mono" / "b", "b")
+    archive.create(root / "demo", name="c1")
+    archive.create(root / "demo", name="c2")
+    env = hermetic_env(base / "home")
+    token = secrets.token_hex(16)
+    port = _free_port()
+    log = base / "server.log"
+    command = [
+        str(Path(sys.executable).with_name("jupyter")),
+        "server",
+        "--no-browser",
+        "--allow-root",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.base_url=/odd%40base/",
+        f"--IdentityProvider.token={token}",
+    ]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            command, cwd=base, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}/odd%40base/", token, root, env, log)
+    try:
+        _wait_until_up(server, process)
+        yield server
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=20)
+
+
+def _wait_until_up(server: LiveServer, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            pytest.fail(f"jupyter server exited early:\n{server.log.read_text()}")
+        try:
+            status, _, _ = server.fetch("GET", "api/status")
+        except OSError:
+            status = 0
+        if status == 200:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"jupyter server did not answer /api/status:\n{server.log.read_text()}")
