@@ -50,10 +50,3 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
         ],
     )
     log.info("checkpoints API at %s", url_path_join(base_url, API_PREFIX))
-
-
-def _unload_jupyter_server_extension(serverapp: ServerApp) -> None:
-    """Stop the worker threads when the server shuts down."""
-    operations = serverapp.web_app.settings.pop(OPERATIONS_SETTING, None)
-    if operations is not None:
-        operations.close()

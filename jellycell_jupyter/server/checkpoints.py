@@ -8,6 +8,7 @@ from http import HTTPStatus
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_escape, url_path_join
+from pydantic import Field
 from tornado import web
 
 from jellycell_jupyter import archive
@@ -17,11 +18,14 @@ from .running import Operation
 
 
 class CreateBody(RequestBody):
-    """``POST /jellycell/api/checkpoints``."""
+    """What to checkpoint, and how to call it."""
 
-    project: str
-    message: str | None = None
-    name: str | None = None
+    project: str = Field(description="A file or folder inside the project, root-relative.")
+    message: str | None = Field(None, description="A note kept with the checkpoint.")
+    name: str | None = Field(
+        None,
+        description="The checkpoint's name, made safe; by default its UTC creation time.",
+    )
 
 
 class CheckpointsHandler(CheckpointAPIHandler):

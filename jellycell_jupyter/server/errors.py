@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from http import HTTPStatus
 
 from jellycell_jupyter.archive import CheckpointError, ErrorKind
@@ -37,6 +38,15 @@ def _is_full_disk(error: BaseException) -> bool:
         cause = cause.__cause__ or cause.__context__
     message = str(error).lower()
     return any(words in message for words in _FULL_DISK_WORDS)
+
+
+_OPTION = re.compile(r"--(force|into|name)\b")
+_FIELD = {"force": '"force": true', "into": '"into"', "name": '"name"'}
+
+
+def in_api_words(message: str) -> str:
+    """``message`` with the command line's options named as this API's body fields."""
+    return _OPTION.sub(lambda match: _FIELD[match.group(1)], message)
 
 
 def error_body(message: str) -> str:

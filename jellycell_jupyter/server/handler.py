@@ -15,7 +15,7 @@ from tornado import web
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive.project import CONFIG_NAME
 
-from .errors import error_body, status_for
+from .errors import error_body, in_api_words, status_for
 from .root import ServerRoot
 from .running import RunningOperations
 
@@ -124,7 +124,7 @@ class CheckpointAPIHandler(APIHandler):
         error = _exception(kwargs)
         message = self._reason
         if isinstance(error, archive.CheckpointError):
-            message = error.message
+            message = in_api_words(error.message)
         elif isinstance(error, web.HTTPError) and error.log_message:
             try:
                 message = error.log_message % error.args

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
+from pydantic import Field
 from tornado import web
 
 from jellycell_jupyter import archive
@@ -12,11 +13,15 @@ from .running import Operation
 
 
 class RestoreBody(RequestBody):
-    """``POST /jellycell/api/checkpoints/NAME/restore``."""
+    """Which project's checkpoint to restore, and where."""
 
-    project: str
-    into: str | None = None
-    force: bool = False
+    project: str = Field(description="A file or folder inside the project, root-relative.")
+    into: str | None = Field(
+        None,
+        description="The folder to restore into, root-relative; by default "
+        "<project folder>-restored-<name> beside the project.",
+    )
+    force: bool = Field(False, description="Merge into a folder that exists and is not empty.")
 
 
 class RestoreHandler(CheckpointAPIHandler):
@@ -64,7 +69,7 @@ class RestoreHandler(CheckpointAPIHandler):
             target = self.root.resolve(into, what="restore folder", writing=True)
             if target == self.root.path:
                 raise archive.CheckpointError(
-                    "cannot restore into the server's root folder itself; give \"into\" with "
+                    'cannot restore into the server\'s root folder itself; give "into" with '
                     "a new folder inside it",
                     "forbidden",
                 )

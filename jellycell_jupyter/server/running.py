@@ -93,7 +93,3 @@ class RunningOperations:
         """Run blocking archiver ``work`` in a worker thread and wait for it."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(work, *args, **kwargs))
-
-    def close(self) -> None:
-        """Stop taking work; operations already running finish in their threads."""
-        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
+from pydantic import Field
 from tornado import web
 
 from jellycell_jupyter import archive
@@ -12,9 +13,9 @@ from .running import Operation
 
 
 class VerifyBody(RequestBody):
-    """``POST /jellycell/api/checkpoints/NAME/verify``."""
+    """Which project's checkpoint to verify."""
 
-    project: str
+    project: str = Field(description="A file or folder inside the project, root-relative.")
 
 
 class VerifyHandler(CheckpointAPIHandler):
