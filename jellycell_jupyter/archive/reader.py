@@ -46,6 +46,7 @@ READ_SIZE = 1 << 20
 EMBEDDED_SUMMARY = "checkpoint.json"
 _SUMMARY_LIMIT = 512 << 20
 _REGULAR_TYPES = (b"0", b"\0", b"7")
+_LINK_HOPS = 40  # as many links as the kernel follows in one path before giving up
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -492,6 +493,7 @@ class Extractor:
             extended = {}
             self._member(member)
             self._tick(False)
+        self._check_links()
         self._finish_folders()
         self._tick(True)
         return self.outcome
@@ -601,6 +603,43 @@ class Extractor:
         self.outcome.kinds[name] = "link"
         self.outcome.links[name] = link
         self.outcome.files += 1
+
+    def _check_links(self) -> None:
+        """Refuse links that leave the target once followed through the archive's other links.
+
+        Each link is checked on its own when it is made, but a link may lead
+        through another (``a -> x/up/..`` with ``x/up -> ..``), and a later
+        member may complete such a chain, so the whole set is judged at the end.
+        """
+        for name, link in self.outcome.links.items():
+            if self._landing(name) is None:
+                raise self._refuse(
+                    name, f"a link that leads out of the target or round a loop ({link!r})"
+                )
+
+    def _landing(self, name: str) -> str | None:
+        """Where link ``name`` ends up, following the archive's links; ``None`` if outside."""
+        pending = list(reversed([*name.split("/")[:-1], *self.outcome.links[name].split("/")]))
+        resolved: list[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not resolved:
+                    return None
+                resolved.pop()
+                continue
+            resolved.append(part)
+            link = self.outcome.links.get("/".join(resolved))
+            if link is not None:
+                hops += 1
+                if hops > _LINK_HOPS or link.startswith("/"):
+                    return None
+                resolved.pop()
+                pending.extend(reversed(link.split("/")))
+        return "/".join(resolved)
 
     def _make_hard_link(self, name: str, member: Member) -> None:
         self._skip_data(member)
