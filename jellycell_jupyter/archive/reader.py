@@ -595,6 +595,8 @@ class Extractor:
         link = member.link
         if not link or link.startswith("/"):
             raise self._refuse(member.name, f"a link to the absolute path {link!r}")
+        if "\0" in link:
+            raise self._refuse(member.name, "a link whose target holds a NUL byte")
         landing = os.path.normpath(os.path.join(os.path.dirname(name), link))
         if landing == ".." or landing.startswith("../") or landing.startswith("/"):
             raise self._refuse(member.name, f"a link that leads out of the target ({link!r})")
