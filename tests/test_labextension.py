@@ -147,9 +147,8 @@ def test_settings_defaults_agree_with_the_schema() -> None:
     assert list(interfaces()["ISidebarSettings"]) == list(schema["properties"])
 
 
-@pytest.mark.slow
-def test_jest_suite_passes() -> None:
-    """The TypeScript unit tests (request and model layers), run by jest as jlpm test."""
+def jlpm_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``jlpm`` in labextension/; fail if it or the JavaScript dependencies are missing."""
     beside = Path(sys.executable).with_name("jlpm")
     jlpm = str(beside) if beside.exists() else shutil.which("jlpm")
     if jlpm is None or not (LABEXTENSION / "node_modules").is_dir():
@@ -157,9 +156,11 @@ def test_jest_suite_passes() -> None:
             "jlpm or labextension/node_modules is missing; install the package from source "
             "(pip install -e .) so that the extension's JavaScript dependencies are installed"
         )
-    env = {**os.environ, "CI": "true", "FORCE_COLOR": "0"}
-    result = subprocess.run(
-        [jlpm, "test", "--ci"],
+    # The package scripts call jlpm themselves.
+    path = os.pathsep.join([str(Path(jlpm).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "CI": "true", "FORCE_COLOR": "0"}
+    return subprocess.run(
+        [jlpm, *args],
         cwd=LABEXTENSION,
         env=env,
         capture_output=True,
@@ -167,9 +168,22 @@ def test_jest_suite_passes() -> None:
         timeout=600,
         check=False,
     )
+
+
+@pytest.mark.slow
+def test_jest_suite_passes() -> None:
+    """The TypeScript unit tests (request and model layers), run by jest as jlpm test."""
+    result = jlpm_run("test", "--ci")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     summary = re.search(r"Tests:\s+(?:(\d+) failed, )?(\d+) passed, (\d+) total", output)
     assert summary is not None, output[-3000:]
     assert summary[1] is None
     assert int(summary[2]) == int(summary[3]) >= 20
+
+
+@pytest.mark.slow
+def test_typescript_is_formatted_and_lint_free() -> None:
+    """Prettier and ESLint, as ``jlpm lint`` runs them."""
+    result = jlpm_run("lint")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]

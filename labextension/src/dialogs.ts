@@ -8,7 +8,10 @@ import { Widget } from '@lumino/widgets';
 import { defaultRestoreFolder, IRestoreOptions } from './model';
 
 /** The body of the restore dialog: where to restore, and whether to merge. */
-export class RestoreBody extends Widget implements Dialog.IBodyWidget<IRestoreOptions> {
+export class RestoreBody
+  extends Widget
+  implements Dialog.IBodyWidget<IRestoreOptions>
+{
   /**
    * @param projectPath - the project folder, relative to the server root
    * @param name - the checkpoint to restore
@@ -71,7 +74,11 @@ export class RestoreBody extends Widget implements Dialog.IBodyWidget<IRestoreOp
         target.replace(/^\/+/, '')
       );
     };
-    for (const input of [this._siblingChoice, this._customChoice, this._force]) {
+    for (const input of [
+      this._siblingChoice,
+      this._customChoice,
+      this._force
+    ]) {
       input.addEventListener('change', update);
     }
     this._folder.addEventListener('input', update);
@@ -106,7 +113,11 @@ export class RestoreBody extends Widget implements Dialog.IBodyWidget<IRestoreOp
   private _warning: HTMLParagraphElement;
 }
 
-function radio(name: string, value: string, checked: boolean): HTMLInputElement {
+function radio(
+  name: string,
+  value: string,
+  checked: boolean
+): HTMLInputElement {
   const input = document.createElement('input');
   input.type = 'radio';
   input.name = name;

@@ -36,7 +36,8 @@ import {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'A sidebar that creates, lists, restores and downloads checkpoints of jellycell projects.',
+  description:
+    'A sidebar that creates, lists, restores and downloads checkpoints of jellycell projects.',
   autoStart: true,
   optional: [
     ILabShell,
@@ -79,13 +80,14 @@ function activate(
       saveProjectFiles(app, docManager, projectPath, settings, trans),
     openFolder: async folder => {
       if (app.commands.hasCommand('filebrowser:go-to-path')) {
-        await app.commands.execute('filebrowser:go-to-path', { path: '/' + folder });
+        await app.commands.execute('filebrowser:go-to-path', {
+          path: '/' + folder
+        });
       } else if (browser) {
         await browser.model.cd('/' + folder);
       }
     }
   });
-  panel.title.caption = trans.__('Jellycell checkpoints');
   app.shell.add(panel, 'left', { rank: 650 });
   restorer?.add(panel, 'jellycell-checkpoints');
 
@@ -93,7 +95,9 @@ function activate(
     void model.setFolder(contents.localPath(path));
   };
   if (browser) {
-    browser.model.pathChanged.connect((_, change) => follow(change.newValue ?? ''));
+    browser.model.pathChanged.connect((_, change) =>
+      follow(change.newValue ?? '')
+    );
     follow(browser.model.path);
   } else {
     follow('');
@@ -104,7 +108,9 @@ function activate(
       follow(PathExt.dirname(context.localPath));
     }
   };
-  labShell?.currentChanged.connect((_, change) => followDocument(change.newValue));
+  labShell?.currentChanged.connect((_, change) =>
+    followDocument(change.newValue)
+  );
   if (!labShell) {
     notebooks?.currentChanged.connect((_, widget) => followDocument(widget));
   }
@@ -114,7 +120,10 @@ function activate(
       .load(PLUGIN_ID)
       .then(loaded => {
         const apply = (): void => {
-          Object.assign(settings, loaded.composite as Partial<ISidebarSettings>);
+          Object.assign(
+            settings,
+            loaded.composite as Partial<ISidebarSettings>
+          );
           model.progressInterval = settings.progressInterval;
         };
         loaded.changed.connect(apply);
@@ -128,7 +137,11 @@ function activate(
   addCommands(app, panel, trans);
   if (palette) {
     const category = trans.__('Jellycell');
-    for (const command of [CommandIDs.createCheckpoint, CommandIDs.openPanel, CommandIDs.refresh]) {
+    for (const command of [
+      CommandIDs.createCheckpoint,
+      CommandIDs.openPanel,
+      CommandIDs.refresh
+    ]) {
       palette.addItem({ command, category });
     }
   }
@@ -157,17 +170,21 @@ function addCommands(
     label: trans.__('Create Checkpoint'),
     caption: trans.__('Create a checkpoint of the current jellycell project'),
     icon: checkpointIcon,
-    isEnabled: () => panel.model.project !== null && panel.model.action === null,
+    isEnabled: () =>
+      panel.model.project !== null && panel.model.action === null,
     execute: async args => {
       reveal();
-      const message = typeof args.message === 'string' ? args.message : undefined;
+      const message =
+        typeof args.message === 'string' ? args.message : undefined;
       await panel.create(message);
     }
   });
 
   app.commands.addCommand(CommandIDs.refresh, {
     label: trans.__('Refresh Checkpoints'),
-    caption: trans.__('Ask the server again for the checkpoints of the current project'),
+    caption: trans.__(
+      'Ask the server again for the checkpoints of the current project'
+    ),
     execute: () => panel.model.refresh()
   });
 

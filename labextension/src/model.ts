@@ -144,9 +144,7 @@ export class CheckpointModel {
       );
       this._inProject = reply.project !== null;
       this._project =
-        reply.project ??
-        this._below.find(p => p.path === this._picked) ??
-        null;
+        reply.project ?? this._below.find(p => p.path === this._picked) ?? null;
 
       if (!this._project) {
         this._checkpoints = [];
@@ -397,7 +395,10 @@ export function dirname(path: string): string {
 }
 
 /** The sibling folder a restore lands in by default (the archiver decides; this names it). */
-export function defaultRestoreFolder(projectPath: string, name: string): string {
+export function defaultRestoreFolder(
+  projectPath: string,
+  name: string
+): string {
   const parent = dirname(projectPath);
   const folder = `${basename(projectPath) || 'project'}-restored-${name}`;
   return parent ? `${parent}/${folder}` : folder;

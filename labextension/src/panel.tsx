@@ -4,11 +4,7 @@
  */
 import { Time } from '@jupyterlab/coreutils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import {
-  ReactWidget,
-  refreshIcon,
-  UseSignal
-} from '@jupyterlab/ui-components';
+import { ReactWidget, refreshIcon, UseSignal } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { askRestore, confirmDelete, offerOpen } from './dialogs';
@@ -38,14 +34,21 @@ export class CheckpointPanel extends ReactWidget {
     this.id = 'jellycell-checkpoints';
     this.addClass('jp-JellycellPanel');
     this.title.icon = checkpointIcon;
-    this.title.caption = this._trans.__('Checkpoints of the jellycell project');
+    this.title.caption = this._trans.__('Jellycell checkpoints');
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute(
+      'aria-label',
+      this._trans.__('Jellycell checkpoints')
+    );
   }
 
   readonly model: CheckpointModel;
 
   /** Put the keyboard focus into the message field. */
   focusMessage(): void {
-    this.node.querySelector<HTMLInputElement>('.jp-JellycellPanel-message')?.focus();
+    this.node
+      .querySelector<HTMLInputElement>('.jp-JellycellPanel-message')
+      ?.focus();
   }
 
   /** Save what needs saving, then create a checkpoint with the message typed in. */
@@ -77,7 +80,11 @@ export class CheckpointPanel extends ReactWidget {
       return;
     }
     const report = await this.model.restore(entry.name, options);
-    if (report && this._openFolder && (await offerOpen(report.target, this._trans))) {
+    if (
+      report &&
+      this._openFolder &&
+      (await offerOpen(report.target, this._trans))
+    ) {
       await this._openFolder(report.target);
     }
   }
@@ -160,7 +167,11 @@ function Body(props: IViewProps): React.ReactElement {
   const { model, trans } = props;
   switch (model.state) {
     case 'loading':
-      return <p className="jp-JellycellPanel-status">{trans.__('Looking for a jellycell project…')}</p>;
+      return (
+        <p className="jp-JellycellPanel-status">
+          {trans.__('Looking for a jellycell project…')}
+        </p>
+      );
     case 'unavailable':
       return (
         <div className="jp-JellycellPanel-unavailable" role="alert">
@@ -179,7 +190,11 @@ function Body(props: IViewProps): React.ReactElement {
         <>
           <ProjectHeader model={model} trans={trans} />
           <CreateForm {...props} />
-          <Progress operation={model.progress} action={model.action} trans={trans} />
+          <Progress
+            operation={model.progress}
+            action={model.action}
+            trans={trans}
+          />
           <Messages model={model} />
           <CheckpointList {...props} />
         </>
@@ -187,13 +202,18 @@ function Body(props: IViewProps): React.ReactElement {
   }
 }
 
-function NoProject(props: { model: CheckpointModel; trans: TranslationBundle }): React.ReactElement {
+function NoProject(props: {
+  model: CheckpointModel;
+  trans: TranslationBundle;
+}): React.ReactElement {
   const { model, trans } = props;
   const folder = '/' + model.folder;
   if (model.below.length > 0) {
     return (
       <div className="jp-JellycellPanel-empty">
-        <p>{trans.__('%1 holds several jellycell projects. Pick one:', folder)}</p>
+        <p>
+          {trans.__('%1 holds several jellycell projects. Pick one:', folder)}
+        </p>
         <ProjectPicker model={model} trans={trans} />
       </div>
     );
@@ -213,7 +233,10 @@ function NoProject(props: { model: CheckpointModel; trans: TranslationBundle }):
   );
 }
 
-function ProjectPicker(props: { model: CheckpointModel; trans: TranslationBundle }): React.ReactElement {
+function ProjectPicker(props: {
+  model: CheckpointModel;
+  trans: TranslationBundle;
+}): React.ReactElement {
   const { model, trans } = props;
   return (
     <select
@@ -222,7 +245,9 @@ function ProjectPicker(props: { model: CheckpointModel; trans: TranslationBundle
       value={model.project?.path ?? ''}
       onChange={event => void model.pick(event.target.value)}
     >
-      {model.project ? null : <option value="">{trans.__('Choose a project…')}</option>}
+      {model.project ? null : (
+        <option value="">{trans.__('Choose a project…')}</option>
+      )}
       {model.below.map(project => (
         <option key={project.path} value={project.path}>
           {`${project.name} (/${project.path})`}
@@ -232,7 +257,10 @@ function ProjectPicker(props: { model: CheckpointModel; trans: TranslationBundle
   );
 }
 
-function ProjectHeader(props: { model: CheckpointModel; trans: TranslationBundle }): React.ReactElement {
+function ProjectHeader(props: {
+  model: CheckpointModel;
+  trans: TranslationBundle;
+}): React.ReactElement {
   const { model, trans } = props;
   const project = model.project!;
   return (
@@ -240,10 +268,16 @@ function ProjectHeader(props: { model: CheckpointModel; trans: TranslationBundle
       className="jp-JellycellPanel-project"
       aria-label={trans.__('Jellycell project')}
     >
-      <div className="jp-JellycellPanel-projectName" title={trans.__('Project name')}>
+      <div
+        className="jp-JellycellPanel-projectName"
+        title={trans.__('Project name')}
+      >
         {project.name}
       </div>
-      <div className="jp-JellycellPanel-projectPath" title={trans.__('Project folder')}>
+      <div
+        className="jp-JellycellPanel-projectPath"
+        title={trans.__('Project folder')}
+      >
         {'/' + project.path}
       </div>
       {!model.inProject && model.below.length > 0 ? (
@@ -276,7 +310,9 @@ function CreateForm(props: IViewProps): React.ReactElement {
         className="jp-mod-styled jp-mod-accept jp-JellycellPanel-createButton"
         disabled={busy}
       >
-        {model.action === 'create' ? trans.__('Creating…') : trans.__('Create checkpoint')}
+        {model.action === 'create'
+          ? trans.__('Creating…')
+          : trans.__('Create checkpoint')}
       </button>
     </form>
   );
@@ -307,7 +343,11 @@ function Progress(props: {
       )
     : trans.__('Starting…');
   return (
-    <div className="jp-JellycellPanel-progress" role="status" aria-live="polite">
+    <div
+      className="jp-JellycellPanel-progress"
+      role="status"
+      aria-live="polite"
+    >
       <progress
         aria-label={label}
         max={1}
@@ -346,7 +386,10 @@ function CheckpointList(props: IViewProps): React.ReactElement {
     );
   }
   return (
-    <ul className="jp-JellycellPanel-list" aria-label={trans.__('Checkpoints, newest first')}>
+    <ul
+      className="jp-JellycellPanel-list"
+      aria-label={trans.__('Checkpoints, newest first')}
+    >
       {model.checkpoints.map(entry => (
         <CheckpointRow key={entry.name} entry={entry} {...props} />
       ))}
@@ -354,7 +397,9 @@ function CheckpointList(props: IViewProps): React.ReactElement {
   );
 }
 
-function CheckpointRow(props: IViewProps & { entry: ICheckpointListEntry }): React.ReactElement {
+function CheckpointRow(
+  props: IViewProps & { entry: ICheckpointListEntry }
+): React.ReactElement {
   const { entry, model, trans } = props;
   const created = new Date(entry.created_at);
   const valid = !isNaN(created.getTime());
@@ -411,7 +456,9 @@ function CheckpointRow(props: IViewProps & { entry: ICheckpointListEntry }): Rea
             ? `${created.toLocaleString()} (${Time.formatHuman(created)})`
             : entry.created_at}
         </time>
-        <span className="jp-JellycellPanel-size">{formatBytes(entry.size_bytes)}</span>
+        <span className="jp-JellycellPanel-size">
+          {formatBytes(entry.size_bytes)}
+        </span>
       </div>
       {entry.message ? (
         <div className="jp-JellycellPanel-rowMessage">{entry.message}</div>
@@ -420,10 +467,24 @@ function CheckpointRow(props: IViewProps & { entry: ICheckpointListEntry }): Rea
         <div className="jp-JellycellPanel-problem">{entry.problem}</div>
       ) : null}
       <div className="jp-JellycellPanel-actions">
-        {button(trans.__('Restore'), 'jp-mod-restore', () => props.onRestore(entry), busy || status !== 'ok')}
-        {button(trans.__('Download'), 'jp-mod-download', () => props.onDownload(entry), status === 'incomplete')}
-        {button(trans.__('Verify'), 'jp-mod-verify', () => props.onVerify(entry))}
-        {button(trans.__('Delete'), 'jp-mod-delete', () => props.onDelete(entry))}
+        {button(
+          trans.__('Restore'),
+          'jp-mod-restore',
+          () => props.onRestore(entry),
+          busy || status !== 'ok'
+        )}
+        {button(
+          trans.__('Download'),
+          'jp-mod-download',
+          () => props.onDownload(entry),
+          status === 'incomplete'
+        )}
+        {button(trans.__('Verify'), 'jp-mod-verify', () =>
+          props.onVerify(entry)
+        )}
+        {button(trans.__('Delete'), 'jp-mod-delete', () =>
+          props.onDelete(entry)
+        )}
       </div>
     </li>
   );

@@ -132,7 +132,10 @@ export function missingMessage(trans: TranslationBundle): string {
 }
 
 /** What the panel says when frontend and server extension disagree on the version. */
-export function versionMessage(trans: TranslationBundle, server: string): string {
+export function versionMessage(
+  trans: TranslationBundle,
+  server: string
+): string {
   return trans.__(
     'The jellycell-jupyter server extension is version %1, but this sidebar is version %2. Install one version of the jellycell-jupyter package for both (reinstall it in the server environment and restart the server), then reload this page.',
     server,
@@ -159,7 +162,10 @@ export interface ICheckpointAPI {
   /** Create a checkpoint. */
   create(request: ICreateRequest): Promise<ICheckpointCreateReport>;
   /** Restore a checkpoint. */
-  restore(name: string, request: IRestoreRequest): Promise<ICheckpointRestoreReport>;
+  restore(
+    name: string,
+    request: IRestoreRequest
+  ): Promise<ICheckpointRestoreReport>;
   /** Check an archive end to end. */
   verify(name: string, project: string): Promise<ICheckpointVerifyReport>;
   /** Delete a checkpoint. */

@@ -10,9 +10,16 @@ import {
   IProjectsReply
 } from '../tokens';
 
-const demo = { name: 'demo', path: 'work/demo', checkpoints_path: 'work/demo/.jellycell/checkpoints' };
+const demo = {
+  name: 'demo',
+  path: 'work/demo',
+  checkpoints_path: 'work/demo/.jellycell/checkpoints'
+};
 
-function entry(name: string, message: string | null = null): ICheckpointListEntry {
+function entry(
+  name: string,
+  message: string | null = null
+): ICheckpointListEntry {
   return {
     name,
     path: `work/demo/.jellycell/checkpoints/${name}.tar.gz`,
@@ -40,7 +47,12 @@ class FakeAPI implements ICheckpointAPI {
   async projects(path: string): Promise<IProjectsReply> {
     this.calls.push(`projects ${path}`);
     return (
-      this.projectsReply[path] ?? { schema_version: 1, path, project: null, projects: [] }
+      this.projectsReply[path] ?? {
+        schema_version: 1,
+        path,
+        project: null,
+        projects: []
+      }
     );
   }
   async list(project: string): Promise<ICheckpointListReport> {
@@ -62,7 +74,10 @@ class FakeAPI implements ICheckpointAPI {
       name: 'new'
     };
   }
-  async restore(name: string, request: { project: string; into?: string | null; force?: boolean }) {
+  async restore(
+    name: string,
+    request: { project: string; into?: string | null; force?: boolean }
+  ) {
     this.calls.push(`restore ${name} ${request.into} ${request.force}`);
     this._maybeFail();
     return {
@@ -75,7 +90,15 @@ class FakeAPI implements ICheckpointAPI {
   async verify(name: string, project: string) {
     this.calls.push(`verify ${name}`);
     this._maybeFail();
-    return { schema_version: 1, project, name, path: '', ok: name !== 'bad', files: 3, problems: ['data/x: digest differs'] };
+    return {
+      schema_version: 1,
+      project,
+      name,
+      path: '',
+      ok: name !== 'bad',
+      files: 3,
+      problems: ['data/x: digest differs']
+    };
   }
   async remove(name: string): Promise<void> {
     this.calls.push(`delete ${name}`);
@@ -118,7 +141,11 @@ describe('CheckpointModel', () => {
     expect(model.project).toEqual(demo);
     expect(model.inProject).toBe(true);
     expect(model.checkpoints.map(c => c.name)).toEqual(['b', 'a']);
-    expect(api.calls).toEqual(['version', 'projects work/demo/notebooks', 'list work/demo']);
+    expect(api.calls).toEqual([
+      'version',
+      'projects work/demo/notebooks',
+      'list work/demo'
+    ]);
   });
 
   it('says so outside any project', async () => {
@@ -133,7 +160,12 @@ describe('CheckpointModel', () => {
   it('lets the user pick one of the projects below a monorepo folder', async () => {
     const api = new FakeAPI();
     const other = { name: 'other', path: 'work/other', checkpoints_path: '' };
-    api.projectsReply['work'] = { schema_version: 1, path: 'work', project: null, projects: [demo, other] };
+    api.projectsReply['work'] = {
+      schema_version: 1,
+      path: 'work',
+      project: null,
+      projects: [demo, other]
+    };
     const model = new CheckpointModel(api);
     await model.setFolder('work');
     expect(model.state).toBe('no-project');
@@ -148,7 +180,11 @@ describe('CheckpointModel', () => {
 
   it('becomes unavailable, with the message, when the server extension is missing', async () => {
     const api = new FakeAPI();
-    api.versionError = new APIError('missing', 'not installed or not enabled', 404);
+    api.versionError = new APIError(
+      'missing',
+      'not installed or not enabled',
+      404
+    );
     const model = new CheckpointModel(api);
     await model.setFolder('work/demo/notebooks');
     expect(model.state).toBe('unavailable');
@@ -194,7 +230,11 @@ describe('CheckpointModel', () => {
     inProject(api);
     const model = new CheckpointModel(api);
     await model.setFolder('work/demo/notebooks');
-    api.failNext = new APIError('server', "the restore folder 'x' is not empty; pass force", 409);
+    api.failNext = new APIError(
+      'server',
+      "the restore folder 'x' is not empty; pass force",
+      409
+    );
 
     const report = await model.restore('a', { into: 'x' });
     expect(report).toBeUndefined();
@@ -211,7 +251,9 @@ describe('CheckpointModel', () => {
     const report = await model.restore('a');
     expect(api.calls).toContain('restore a null false');
     expect(report?.target).toBe('work/demo-restored-a');
-    expect(model.notice).toBe('Restored checkpoint a into work/demo-restored-a.');
+    expect(model.notice).toBe(
+      'Restored checkpoint a into work/demo-restored-a.'
+    );
 
     await model.restore('a', { into: 'keep', force: true });
     expect(api.calls).toContain('restore a keep true');
@@ -223,7 +265,9 @@ describe('CheckpointModel', () => {
     const model = new CheckpointModel(api);
     await model.setFolder('work/demo/notebooks');
     await model.verify('bad');
-    expect(model.error).toBe('Checkpoint bad is damaged: data/x: digest differs');
+    expect(model.error).toBe(
+      'Checkpoint bad is damaged: data/x: digest differs'
+    );
     await model.verify('good');
     expect(model.error).toBeNull();
     expect(model.notice).toBe('Checkpoint good is intact (3 files checked).');
@@ -301,7 +345,9 @@ describe('CheckpointModel', () => {
 
 describe('helpers', () => {
   it('names the default restore folder beside the project', () => {
-    expect(defaultRestoreFolder('work/demo', 'n1')).toBe('work/demo-restored-n1');
+    expect(defaultRestoreFolder('work/demo', 'n1')).toBe(
+      'work/demo-restored-n1'
+    );
     expect(defaultRestoreFolder('demo', 'n1')).toBe('demo-restored-n1');
   });
 

@@ -12,9 +12,10 @@ interface ISeen {
   body: string;
 }
 
-function fakeServer(
-  answer: (seen: ISeen) => Response | Promise<Response>
-): { settings: ServerConnection.ISettings; seen: ISeen[] } {
+function fakeServer(answer: (seen: ISeen) => Response | Promise<Response>): {
+  settings: ServerConnection.ISettings;
+  seen: ISeen[];
+} {
   const seen: ISeen[] = [];
   const fetch = async (request: Request): Promise<Response> => {
     const entry = {
@@ -55,15 +56,23 @@ describe('requestAPI', () => {
     const { settings, seen } = fakeServer(() =>
       json(200, { version: '1.2.3' })
     );
-    const reply = await requestAPI<{ version: string }>('version', {}, settings);
+    const reply = await requestAPI<{ version: string }>(
+      'version',
+      {},
+      settings
+    );
     expect(reply.version).toBe('1.2.3');
-    expect(seen[0].url).toBe('http://localhost:8888/lab-base/jellycell/api/version');
+    expect(seen[0].url).toBe(
+      'http://localhost:8888/lab-base/jellycell/api/version'
+    );
     expect(seen[0].method).toBe('GET');
   });
 
   it('resolves to undefined for an empty 204 reply', async () => {
     const { settings } = fakeServer(() => new Response(null, { status: 204 }));
-    await expect(requestAPI('checkpoints/x', { method: 'DELETE' }, settings)).resolves.toBeUndefined();
+    await expect(
+      requestAPI('checkpoints/x', { method: 'DELETE' }, settings)
+    ).resolves.toBeUndefined();
   });
 
   it("shows the server's own message for an error report", async () => {
@@ -74,7 +83,9 @@ describe('requestAPI', () => {
         message: 'checkpoint "a" exists; pick another name'
       })
     );
-    const error = await failure(requestAPI('checkpoints', { method: 'POST' }, settings));
+    const error = await failure(
+      requestAPI('checkpoints', { method: 'POST' }, settings)
+    );
     expect(error.kind).toBe('server');
     expect(error.status).toBe(409);
     expect(error.message).toBe('checkpoint "a" exists; pick another name');
@@ -95,7 +106,9 @@ describe('requestAPI', () => {
     );
     const error = await failure(requestAPI('version', {}, settings));
     expect(error.kind).toBe('missing');
-    expect(error.message).toContain('server extension is not installed or not enabled');
+    expect(error.message).toContain(
+      'server extension is not installed or not enabled'
+    );
   });
 
   it('names the status when a non-JSON error arrives', async () => {
@@ -120,9 +133,15 @@ describe('requestAPI', () => {
 describe('CheckpointAPI', () => {
   it('accepts a server of its own version', async () => {
     const { settings } = fakeServer(() =>
-      json(200, { schema_version: 1, version: EXTENSION_VERSION, api_version: 1 })
+      json(200, {
+        schema_version: 1,
+        version: EXTENSION_VERSION,
+        api_version: 1
+      })
     );
-    await expect(new CheckpointAPI(settings).checkVersion()).resolves.toBeUndefined();
+    await expect(
+      new CheckpointAPI(settings).checkVersion()
+    ).resolves.toBeUndefined();
   });
 
   it('names both versions when the server differs', async () => {
@@ -153,20 +172,35 @@ describe('CheckpointAPI', () => {
     const { settings, seen } = fakeServer(() => json(200, {}));
     const api = new CheckpointAPI(settings);
     await api.create({ project: 'demo', message: 'before refactor' });
-    await api.restore('n1', { project: 'demo', into: 'elsewhere', force: true });
+    await api.restore('n1', {
+      project: 'demo',
+      into: 'elsewhere',
+      force: true
+    });
     await api.verify('n1', 'demo');
-    expect(seen.map(s => [s.method, s.url.split('/jellycell/api/')[1]])).toEqual([
+    expect(
+      seen.map(s => [s.method, s.url.split('/jellycell/api/')[1]])
+    ).toEqual([
       ['POST', 'checkpoints'],
       ['POST', 'checkpoints/n1/restore'],
       ['POST', 'checkpoints/n1/verify']
     ]);
-    expect(JSON.parse(seen[0].body)).toEqual({ project: 'demo', message: 'before refactor' });
-    expect(JSON.parse(seen[1].body)).toEqual({ project: 'demo', into: 'elsewhere', force: true });
+    expect(JSON.parse(seen[0].body)).toEqual({
+      project: 'demo',
+      message: 'before refactor'
+    });
+    expect(JSON.parse(seen[1].body)).toEqual({
+      project: 'demo',
+      into: 'elsewhere',
+      force: true
+    });
     expect(JSON.parse(seen[2].body)).toEqual({ project: 'demo' });
   });
 
   it('deletes with the project in the query', async () => {
-    const { settings, seen } = fakeServer(() => new Response(null, { status: 204 }));
+    const { settings, seen } = fakeServer(
+      () => new Response(null, { status: 204 })
+    );
     await new CheckpointAPI(settings).remove('n1', 'demo');
     expect(seen[0].method).toBe('DELETE');
     expect(seen[0].url).toBe(
