@@ -425,16 +425,14 @@ class GzipStream:
             remaining -= take
 
     def finish(self) -> None:
-        """Read to the end of the file, so that every member's CRC is checked."""
-        while not self.exhausted:
+        """Read to the end of the file: every CRC checked, nothing but zeros after the end."""
+        while True:
+            rest = self.buffer[self.position :]
+            if rest.count(0) != len(rest):
+                raise self._damaged("data after the end of the archive")
             self.position = len(self.buffer)
-            if not self._refill():
-                break
-        if (
-            self.position < len(self.buffer)
-            and self.buffer[self.position :].count(0) != len(self.buffer) - self.position
-        ):
-            raise self._damaged("data after the end of the archive")
+            if self.exhausted or not self._refill():
+                return
 
 
 class Extractor:
