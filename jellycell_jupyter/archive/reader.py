@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 READ_SIZE = 1 << 20
 EMBEDDED_SUMMARY = "checkpoint.json"
 _SUMMARY_LIMIT = 512 << 20
+_EXTENDED_LIMIT = 1 << 20  # PAX records and GNU long names: paths and a few attributes
 _REGULAR_TYPES = (b"0", b"\0", b"7")
 _LINK_HOPS = 40  # as many links as the kernel follows in one path before giving up
 _UMASK = os.umask(0o022)
@@ -402,10 +403,10 @@ class GzipStream:
     def read_exact(self, size: int) -> bytes:
         """Exactly ``size`` bytes, or a damaged-archive error."""
         end = self.position + size
-        while end > len(self.buffer):
-            if self.exhausted or not self._refill():
-                raise self._damaged("it ends too early")
-            end = self.position + size
+        if end > len(self.buffer):
+            # Joined from pieces: growing the buffer until it held them all would
+            # copy it once per refill, quadratic in ``size``.
+            return b"".join(self.chunks(size))
         data = self.buffer[self.position : end]
         self.position = end
         return data
@@ -474,6 +475,8 @@ class Extractor:
                 break
             kind = member.typeflag
             if kind in (b"x", b"L", b"K", b"g"):
+                if member.size > _EXTENDED_LIMIT:
+                    raise self.stream._damaged(f"an extended header of {member.size} bytes")
                 payload = self.stream.read_exact(member.size + padding(member.size))[: member.size]
                 if kind == b"x":
                     try:
