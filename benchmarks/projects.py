@@ -55,10 +55,13 @@ def ensure_project(spec: ProjectSpec, projects_dir: Path) -> ProjectInfo:
     """Return the project of ``spec`` under ``projects_dir``, generating it only if missing."""
     root = projects_dir / spec.name
     stamp = projects_dir / f"{spec.name}.json"
-    wanted = {"generator": GENERATOR_VERSION, **asdict(spec)}
+    wanted = {"generator": GENERATOR_VERSION, "spec": asdict(spec)}
     if root.is_dir() and stamp.is_file():
         recorded = json.loads(stamp.read_text())
-        if {key: recorded.get(key) for key in wanted} == wanted:
+        if (
+            recorded.get("generator") == wanted["generator"]
+            and recorded.get("spec") == wanted["spec"]
+        ):
             return ProjectInfo(root, recorded["files"], recorded["bytes"])
 
     projects_dir.mkdir(parents=True, exist_ok=True)

@@ -113,5 +113,7 @@ def machine_lines(machine: dict[str, Any]) -> str:
             f"- {tools['tar'] or 'tar: unknown'}; pigz: {tools['pigz'] or 'not installed'}; "
             f"jellycell CLI: {tools['jellycell'] or 'not installed'}",
             f"- peak memory: {machine['memory_method']}",
+            f"- load average (1/5/15 min) before the run {machine['load_before']}, "
+            f"after it {machine['load_after']}",
         ]
     )

@@ -49,6 +49,7 @@ from server_latency import status_latency_during_create
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 TOOLS = ["tar", "pigz", "jellycell", "ours"]
+SECTIONS = ["listing", "many", "mixed", "server"]
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,9 @@ def describe(info: ProjectInfo) -> str:
 class Benchmark:
     """One run of every measurement, collecting results for the report."""
 
-    def __init__(self, scale: Scale, workdir: Path, runs: int) -> None:
+    def __init__(self, scale: Scale, workdir: Path, runs: int, tools: set[str]) -> None:
         self.scale = scale
+        self.tools = tools
         self.workdir = workdir
         self.runs = runs
         self.projects_dir = workdir / "projects"
@@ -147,6 +149,11 @@ class Benchmark:
         self.notes: list[str] = []
 
     # -- commands
+
+    def wants(self, tool: str) -> bool:
+        """Whether ``tool`` was asked for and is installed."""
+        installed = {"pigz": bool(self.pigz), "jellycell": bool(self.jellycell)}
+        return tool in self.tools and installed.get(tool, True)
 
     def ours(self, *args: str) -> list[str]:
         """Our command line."""
@@ -226,7 +233,7 @@ class Benchmark:
         archives = {"tar": self.out / f"{tag}.tar.gz", "pigz": self.out / f"{tag}.pigz.tar.gz"}
         compressors = {"tar": ["-z"], "pigz": ["-I", self.pigz or "pigz"]}
         for tool in ("tar", "pigz"):
-            if tool == "pigz" and not self.pigz:
+            if not self.wants(tool):
                 continue
             archive = archives[tool]
             create = self.measure(
@@ -253,7 +260,7 @@ class Benchmark:
                 )
                 restored[tool] = self.result(extract)
 
-        if self.jellycell:
+        if self.wants("jellycell"):
             create = self.measure(
                 f"create/{tag}/jellycell",
                 self.jc("create", str(root), "--name", "jc"),
@@ -271,6 +278,8 @@ class Benchmark:
                 restored["jellycell"] = self.result(extract)
             clear_folder(checkpoints)
 
+        if not self.wants("ours"):
+            return {"create": created, "create_again": again, "restore": restored}
         first, second = self.ours_create_twice(root, checkpoints)
         report = parse_json(first.samples[-1].stdout) if first.ok else {}
         created["ours"] = self.result(first, report.get("size_bytes"))
@@ -388,9 +397,10 @@ class Benchmark:
             self.log(f"list/{root.name}/in-process: FAILED: {failure}")
 
         tools: dict[str, Any] = {}
-        ours = self.measure(f"list/{root.name}/ours", self.ours("list", str(root), "--json"))
-        tools["ours"] = self.result(ours)
-        if self.jellycell:
+        if self.wants("ours"):
+            ours = self.measure(f"list/{root.name}/ours", self.ours("list", str(root), "--json"))
+            tools["ours"] = self.result(ours)
+        if self.wants("jellycell"):
             theirs = self.measure(f"list/{root.name}/jellycell", self.jc("list", str(root)))
             tools["jellycell"] = self.result(theirs)
         outcome["cli"] = tools
@@ -446,6 +456,14 @@ def tmpfs_folder() -> tuple[Path | None, str]:
         return Path(tempfile.mkdtemp(prefix="jellycell-bench-", dir=shm)), filesystem
     except OSError as error:
         return None, f"{shm} is not writable ({error.strerror})"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, to judge how busy the machine was."""
+    try:
+        return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def git_revision() -> str:
@@ -695,6 +713,19 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _choices(allowed: list[str]) -> Callable[[str], set[str]]:
+    def parse(text: str) -> set[str]:
+        chosen = {word.strip() for word in text.split(",") if word.strip()}
+        unknown = chosen - set(allowed)
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(sorted(unknown))}; choose from {','.join(allowed)}"
+            )
+        return chosen
+
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the report and write it as markdown and JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -704,6 +735,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, help="runs per measurement (default 3, tiny 1)")
     parser.add_argument("--no-server", action="store_true", help="skip the /api/status row")
+    parser.add_argument(
+        "--only",
+        type=_choices(SECTIONS),
+        default=set(SECTIONS),
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument(
+        "--tools",
+        type=_choices(TOOLS),
+        default=set(TOOLS),
+        help=f"comma-separated tools to measure, of {','.join(TOOLS)} (default: all)",
+    )
     parser.add_argument(
         "--phases", action="store_true", help="also time our create/restore phases in process"
     )
@@ -715,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = TINY if args.tiny else FULL
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    bench = Benchmark(scale, workdir, args.runs or scale.runs)
+    bench = Benchmark(scale, workdir, args.runs or scale.runs, args.tools)
     clear_folder(bench.out)
     bench.out.mkdir(parents=True)
     started = datetime.now(UTC)
@@ -728,6 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.log(f"project {describe(projects[key])} ready in {time.perf_counter() - began:.1f} s")
 
     machine = describe_machine(workdir, {"pigz": bench.pigz, "jellycell": bench.jellycell})
+    machine["load_before"] = load_average()
     if not bench.pigz:
         bench.notes.append("pigz is not installed; its column is empty (apt-get install pigz)")
     if not bench.jellycell:
@@ -746,16 +790,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not tmpfs:
         bench.notes.append(f"no tmpfs for the small-files restore: {tmpfs_fs}; restored on disk")
     try:
-        sections["listing"] = bench.listing(projects["listing"])
-        many = bench.create_and_restore(projects["many"], tmpfs or bench.out)
-        many["place"] = tmpfs_note
-        sections["many"] = many
-        sections["many_half"] = bench.result(bench.ours_create_only(projects["many_half"]))
-        mixed = bench.create_and_restore(projects["mixed"], bench.out)
-        mixed["place"] = "disk"
-        sections["mixed"] = mixed
-        if args.no_server:
-            sections["server"] = {"skipped": "--no-server given"}
+        if "listing" in args.only:
+            sections["listing"] = bench.listing(projects["listing"])
+        if "many" in args.only:
+            many = bench.create_and_restore(projects["many"], tmpfs or bench.out)
+            many["place"] = tmpfs_note
+            sections["many"] = many
+            if bench.wants("ours"):
+                half = bench.ours_create_only(projects["many_half"])
+                sections["many_half"] = bench.result(half)
+        if "mixed" in args.only:
+            mixed = bench.create_and_restore(projects["mixed"], bench.out)
+            mixed["place"] = "disk"
+            sections["mixed"] = mixed
+        if args.no_server or "server" not in args.only:
+            sections["server"] = {"skipped": "not asked for (--no-server or --only)"}
         else:
             bench.log("server: /api/status latency during a create")
             mixed_root = projects["mixed"].root
@@ -785,6 +834,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if tmpfs:
             clear_folder(tmpfs)
 
+    machine["load_after"] = load_average()
     results: dict[str, Any] = {
         "scale": scale.name,
         "started_at": started.isoformat(timespec="seconds"),
