@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -282,3 +284,56 @@ def test_sanitize_name_examples_from_the_spec() -> None:
     assert sanitize_name("my run/1") == "my-run-1"
     assert sanitize_name("///") == "checkpoint"
     assert sanitize_name("before refactor") == "before-refactor"
+
+
+def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` in ``count`` threads released at the same moment; results or errors."""
+    barrier = threading.Barrier(count)
+    outcomes: list[Any] = [None] * count
+
+    def one(number: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[number] = work(number)
+        except CheckpointError as error:
+            outcomes[number] = error
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_concurrent_creates_of_one_name_make_exactly_one_checkpoint(
+    bulky_project: Path, checkpoints: Path
+) -> None:
+    outcomes = run_together(4, lambda n: archive.create(bulky_project, name="race", message=str(n)))
+
+    made = [o for o in outcomes if isinstance(o, archive.CheckpointCreateReport)]
+    refused = [o for o in outcomes if isinstance(o, CheckpointError)]
+    assert len(made) == 1
+    assert len(refused) == 3
+    assert {error.kind for error in refused} == {"conflict"}
+    assert listing(checkpoints) == ["race.json", "race.tar.gz"]
+    assert archive.list_checkpoints(bulky_project).checkpoints[0].message == made[0].message
+    assert archive.verify(bulky_project, "race").ok
+
+
+def test_concurrent_creates_without_names_all_succeed_with_distinct_names(
+    project: Path, checkpoints: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "datetime", FrozenClock)
+
+    outcomes = run_together(3, lambda n: archive.create(project, message=str(n)))
+
+    assert all(isinstance(o, archive.CheckpointCreateReport) for o in outcomes), outcomes
+    names = {o.name for o in outcomes}
+    assert names == {
+        "2030-01-02T03-04-05Z",
+        "2030-01-02T03-04-05Z-2",
+        "2030-01-02T03-04-05Z-3",
+    }
+    assert {entry.name for entry in archive.list_checkpoints(project).checkpoints} == names
+    assert not [name for name in listing(checkpoints) if name.startswith(".")]

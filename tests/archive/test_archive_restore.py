@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -259,3 +260,34 @@ def test_a_restored_project_is_a_project_of_its_own(
     assert copy.name == "demo"
     assert archive.list_checkpoints(copy).checkpoints == []
     assert archive.create(copy, name="from-the-copy").files == made.files
+
+
+def test_concurrent_restores_into_one_folder_let_exactly_one_win(
+    project: Path,
+    tmp_path: Path,
+    made: archive.CheckpointCreateReport,
+    snapshot: Callable[..., dict],
+) -> None:
+    target = tmp_path / "contested"
+    barrier = threading.Barrier(3)
+    outcomes: list[object] = []
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(archive.restore(project, "saved", into=target))
+        except CheckpointError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    won = [o for o in outcomes if isinstance(o, archive.CheckpointRestoreReport)]
+    lost = [o for o in outcomes if isinstance(o, CheckpointError)]
+    assert len(won) == 1 and len(lost) == 2
+    assert {error.kind for error in lost} == {"conflict"}
+    assert snapshot(target) == snapshot(project, exclude=(CHECKPOINTS,))
+    assert [n for n in os.listdir(tmp_path) if "restoring" in n] == []
