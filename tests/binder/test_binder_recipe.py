@@ -35,6 +35,7 @@ TOUR_URL = "/lab/tree/demo/tour.ipynb"
 STEP_TIMEOUT_SECONDS = 900
 SERVER_START_SECONDS = 90
 ORIGINAL_RAINFALL_LINES = 10
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 # Hermetic folders of the outer test run; repo2docker sets none of them, so the
 # recipe must work with Jupyter's defaults under the new $HOME.
@@ -103,6 +104,7 @@ def run_step(command: list[str], image_log: Path, *, cwd: Path, env: dict[str, s
     with image_log.open("a") as log:
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
+        started = time.monotonic()
         result = subprocess.run(
             command,
             cwd=cwd,
@@ -112,6 +114,7 @@ def run_step(command: list[str], image_log: Path, *, cwd: Path, env: dict[str, s
             stdin=subprocess.DEVNULL,
             timeout=STEP_TIMEOUT_SECONDS,
         )
+        log.write(f"# exit {result.returncode} after {time.monotonic() - started:.0f} s\n")
     if result.returncode != 0:
         tail = "\n".join(image_log.read_text().splitlines()[-40:])
         pytest.fail(f"{' '.join(command)} failed with exit code {result.returncode}:\n{tail}")
@@ -162,12 +165,9 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> BinderImage:
     run_step([sys.executable, "-m", "venv", str(venv)], log, cwd=base, env=env)
     requirements = base / "binder-requirements.txt"
     requirements.write_text("\n".join(binder_pip_requirements()) + "\n")
-    run_step(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-r", str(requirements)],
-        log,
-        cwd=repo,
-        env=env,
-    )
+    # Bytecode compilation is left out: it is slow on small machines and not under test.
+    pip_install = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-compile"]
+    run_step([*pip_install, "-r", str(requirements)], log, cwd=repo, env=env)
     run_step([str(repo / "binder" / "postBuild")], log, cwd=repo, env=env)
     return BinderImage(repo=repo, home=home, bin=venv / "bin", env=env, log=log)
 
@@ -241,7 +241,7 @@ def jupyter_output(image: BinderImage, *args: str) -> str:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout + result.stderr
+    return ANSI_ESCAPE.sub("", result.stdout + result.stderr)
 
 
 def page_config(page: bytes) -> dict[str, object]:
