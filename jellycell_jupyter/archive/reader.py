@@ -94,6 +94,9 @@ def restore(
             with contextlib.suppress(OSError):
                 folder.rmdir()
         if isinstance(error, OSError):
+            if str(error.filename or "").startswith(str(staging)):
+                # The hidden staging folder is ours; the user asked about the target.
+                error = OSError(error.errno, error.strerror)
             raise os_error(error, target) from None
         raise
     finally:
