@@ -291,3 +291,15 @@ def test_concurrent_restores_into_one_folder_let_exactly_one_win(
     assert {error.kind for error in lost} == {"conflict"}
     assert snapshot(target) == snapshot(project, exclude=(CHECKPOINTS,))
     assert [n for n in os.listdir(tmp_path) if "restoring" in n] == []
+
+
+def test_a_target_that_cannot_be_made_is_named_in_the_error(
+    project: Path, made: archive.CheckpointCreateReport
+) -> None:
+    # /proc refuses new folders even to root, which no permission bit can do here.
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "saved", into="/proc/not-here")
+
+    assert caught.value.kind == "environment"
+    assert "/proc/not-here" in caught.value.message
+    assert "restoring" not in caught.value.message

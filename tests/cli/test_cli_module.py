@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,11 +117,6 @@ BAD_INPUT = [
 ]
 
 
-def without_token(message: str) -> str:
-    """A message with the random part of a temporary folder's name blanked."""
-    return re.sub(r"restoring-[0-9a-f]+", "restoring-*", message)
-
-
 @pytest.mark.parametrize(("words", "code"), BAD_INPUT)
 def test_bad_input_gets_one_line_and_an_exit_code(
     project: Path,
@@ -149,7 +143,7 @@ def test_bad_input_gets_one_line_and_an_exit_code(
     error = json.loads(as_json.out)
     assert set(error) == ERROR_KEYS
     assert error["schema_version"] == 1
-    assert without_token(error["error"]) == without_token(plain.err.removeprefix("error: ").strip())
+    assert error["error"] == plain.err.removeprefix("error: ").strip()
     after = sorted(p.name for p in (project / ".jellycell" / "checkpoints").iterdir())
     assert after == before
 
