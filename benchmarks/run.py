@@ -466,6 +466,13 @@ def load_average() -> str:
         return "unknown"
 
 
+def _first_load(text: str) -> float:
+    try:
+        return float(text.split(" / ")[0])
+    except ValueError:
+        return 0.0
+
+
 def git_revision() -> str:
     """The checkout's commit, with ``+changes`` when files differ from it."""
     try:
@@ -835,6 +842,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             clear_folder(tmpfs)
 
     machine["load_after"] = load_average()
+    busiest = max(_first_load(machine["load_before"]), _first_load(machine["load_after"]))
+    if busiest > (os.cpu_count() or 1):
+        bench.notes.append(
+            f"the machine was busy (1-minute load up to {busiest:.1f} on {os.cpu_count()} cores) "
+            "while this ran: times are inflated and noisy, ratios less so"
+        )
     results: dict[str, Any] = {
         "scale": scale.name,
         "started_at": started.isoformat(timespec="seconds"),
