@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -261,3 +262,42 @@ def test_a_file_swapped_inside_a_well_formed_archive_is_caught_by_its_digest(
     assert caught.value.kind == "damaged"
     assert "data/table.csv" in caught.value.message
     assert not (tmp_path / "demo-restored-original").exists()
+
+
+def huge_header(kind: bytes, declared: int) -> bytes:
+    """A gzip'd tar whose first header declares ``declared`` bytes of metadata it lacks."""
+    info = tarfile.TarInfo("././@PaxHeader" if kind == tarfile.XHDTYPE else "././@LongLink")
+    info.type = kind
+    info.size = declared
+    return gzip.compress(info.tobuf(format=tarfile.USTAR_FORMAT) + bytes(64 * 1024))
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME])
+def test_a_metadata_header_of_absurd_size_is_refused(
+    project: Path, tmp_path: Path, kind: bytes
+) -> None:
+    place(project, "bomb", huge_header(kind, 256 << 20), sidecar=False)
+    before = everything_below(tmp_path)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "bomb")
+
+    assert caught.value.kind == "damaged"
+    assert everything_below(tmp_path) == before
+    assert archive.verify(project, "bomb").ok is False
+
+
+def test_a_link_target_holding_a_nul_byte_is_refused(project: Path, tmp_path: Path) -> None:
+    info, _ = link("l", "a")
+    # In a PAX record the whole target survives; a ustar field would stop at the NUL.
+    info.pax_headers = {"linkpath": "a\0/../../x"}
+    place(project, "nul", tar_gz([regular("a"), (info, None)]), sidecar=False)
+    before = everything_below(tmp_path)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "nul")
+
+    assert caught.value.kind == "damaged"
+    assert "'l'" in caught.value.message
+    assert everything_below(tmp_path) == before
+    assert archive.verify(project, "nul").ok is False
