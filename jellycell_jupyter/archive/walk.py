@@ -111,12 +111,16 @@ def _walk_folder(scan: Scan, root: str, folder: str, excluded: str) -> None:
     except OSError as error:
         scan.skipped.append(_skip(root, folder, f"cannot be listed: {error.strerror}"))
         return
-    names = {child.name for child in children}
+    names: set[str] | None = None
     for child in children:
         if child.name in JUNK_FOLDERS and child.is_dir(follow_symlinks=False):
             continue
-        if child.name in JUNK_FILES or _is_sqlite_companion(child.name, names):
+        if child.name in JUNK_FILES:
             continue
+        if child.name.endswith(SQLITE_COMPANIONS):
+            names = names or {other.name for other in children}
+            if _is_sqlite_companion(child.name, names):
+                continue
         try:
             info = child.stat(follow_symlinks=False)
         except OSError as error:
@@ -135,7 +139,9 @@ def _is_sqlite_companion(name: str, names: set[str]) -> bool:
 
 def _add_entry(scan: Scan, root: str, path: str, info: os.stat_result, excluded: str) -> bool:
     """Record one path; return whether it is a folder to descend into."""
-    name = os.path.relpath(path, root).replace(os.sep, "/")
+    # Every path comes from joining names onto ``root``, so slicing is exact
+    # and far cheaper than relpath across tens of thousands of files.
+    name = path[len(root) + 1 :] if path.startswith(root + "/") else os.path.relpath(path, root)
     mode = stat.S_IMODE(info.st_mode)
     signature = f"{info.st_ino}:{info.st_ctime_ns}"
     if stat.S_ISDIR(info.st_mode):
