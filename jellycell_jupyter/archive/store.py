@@ -72,7 +72,7 @@ def read_sidecar(archive: Path) -> CheckpointSummary | None:
 def list_checkpoints(project: ProjectLike) -> CheckpointListReport:
     """Every complete checkpoint of the project, newest first."""
     project = as_project(project)
-    entries: list[tuple[float, CheckpointListEntry]] = []
+    entries: list[tuple[tuple[float, int], CheckpointListEntry]] = []
     try:
         scan = list(os.scandir(project.checkpoints_dir))
     except FileNotFoundError:
@@ -97,7 +97,9 @@ def list_checkpoints(project: ProjectLike) -> CheckpointListReport:
     )
 
 
-def _list_entry(archive: Path, stat: os.stat_result) -> tuple[float, CheckpointListEntry]:
+def _list_entry(
+    archive: Path, stat: os.stat_result
+) -> tuple[tuple[float, int], CheckpointListEntry]:
     name = archive.name[: -len(ARCHIVE_SUFFIX)]
     summary = read_sidecar(archive)
     status: CheckpointStatus = "ok"
@@ -123,7 +125,8 @@ def _list_entry(archive: Path, stat: os.stat_result) -> tuple[float, CheckpointL
         status=status,
         problem=problem,
     )
-    return _timestamp(created_at, stat.st_mtime), entry
+    # created_at has whole seconds; the archive's own time orders a second's checkpoints.
+    return (_timestamp(created_at, stat.st_mtime), stat.st_mtime_ns), entry
 
 
 def _timestamp(created_at: str, fallback: float) -> float:
