@@ -137,3 +137,16 @@ def test_listing_writes_nothing(project: Path, checkpoints: Path) -> None:
     archive.list_checkpoints(project)
 
     assert sorted(os.listdir(checkpoints)) == [n for n in before if n != "one.json"]
+
+
+def test_checkpoints_of_the_same_second_are_newest_first_too(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "datetime", clock(at(9), at(9), at(9)))
+    archive.create(project, name="b-first")
+    archive.create(project, name="c-second")
+    archive.create(project, name="a-third")
+
+    listed = archive.list_checkpoints(project).checkpoints
+
+    assert [entry.name for entry in listed] == ["a-third", "c-second", "b-first"]
