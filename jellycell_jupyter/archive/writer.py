@@ -121,9 +121,19 @@ def _create_reserved(
     try:
         scan = scan_project(project)
         previous = _previous_index(project)
+        scratch = folder / f".{stem}.sqlite.partial"
         with open(partial, "wb") as output:
-            writer = ArchiveWriter(output, previous, progress, folder / f".{stem}.sqlite.partial")
-            writer.write_entries(scan.entries, scan.total_bytes)
+            writer = ArchiveWriter(output, previous, progress, scratch)
+            try:
+                writer.write_entries(scan.entries, scan.total_bytes)
+            except StalePrevious as stale:
+                # The previous archive changed under us or was damaged: start
+                # again from the files themselves, copying nothing from it.
+                log.warning("not copying from %s: %s", previous and previous.path, stale)
+                output.seek(0)
+                output.truncate()
+                writer = ArchiveWriter(output, None, progress, scratch)
+                writer.write_entries(scan.entries, scan.total_bytes)
             summary = writer.finish(project, now, message, scan)
             output.flush()
             os.fsync(output.fileno())
@@ -179,7 +189,7 @@ def _previous_index(project: Project) -> PreviousArchive | None:
             continue
         archive = Path(entry.path)
         index = read_index(archive)
-        if index is None:
+        if index is None or any(len(member) != 5 for member in index["members"]):
             continue
         entries = index["entries"]
         return PreviousArchive(
@@ -255,7 +265,7 @@ class ArchiveWriter:
         data = future.result()
         self.output.write(data)
         self.digest.update(data)
-        self.members.append([self.offset, len(data), self.tar_offset, tar_length])
+        self.members.append([self.offset, len(data), self.tar_offset, tar_length, zlib.crc32(data)])
         self.offset += len(data)
         self.tar_offset += tar_length
 
@@ -317,10 +327,10 @@ class ArchiveWriter:
             copied[6] = row[6] + member_shift
             self.entries.append(copied)
         path = previous.path
-        for offset, length, _, tar_length in previous.members[
+        for offset, length, _, tar_length, crc in previous.members[
             old_group[2] : old_group[2] + old_group[3]
         ]:
-            self._submit(partial(_read_exactly, path, offset, length), tar_length)
+            self._submit(partial(_read_exactly, path, offset, length, crc), tar_length)
             self.reused_bytes += length
         self.files_done += len(group)
         self.bytes_done += sum(entry.size for entry in group)
@@ -611,11 +621,16 @@ def _unchanged(entry: Entry, row: list[Any]) -> bool:
     return bool(row[1] == "link" and row[3] == entry.mtime_ns and row[5] == entry.link)
 
 
-def _read_exactly(path: Path, offset: int, length: int) -> bytes:
+class StalePrevious(Exception):
+    """Bytes to be copied from the previous archive are not those its index recorded."""
+
+
+def _read_exactly(path: Path, offset: int, length: int, crc: int) -> bytes:
+    """One compressed member of the previous archive, checked against its recorded CRC."""
     with open(path, "rb") as handle:
         data = os.pread(handle.fileno(), length, offset)
-    if len(data) != length:
-        raise CheckpointError(f"{path} is shorter than its index says", "damaged")
+    if len(data) != length or zlib.crc32(data) != crc:
+        raise StalePrevious(f"member at {offset} differs from its index")
     return data
 
 
