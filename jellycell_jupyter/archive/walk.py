@@ -59,7 +59,8 @@ def scan_project(project: Project) -> Scan:
     """Walk the project's config and roots; never read outside the project folder."""
     scan = Scan()
     root = str(project.root)
-    excluded = os.path.normpath(project.checkpoints_dir)
+    # Where the folder really is: it may be a link into one of the roots.
+    excluded = os.path.realpath(project.checkpoints_dir)
     config = os.path.join(root, CONFIG_NAME)
     _add_path(scan, root, config, excluded, recurse=False)
 
