@@ -233,3 +233,22 @@ def test_file_modes_travel_with_the_file(project: Path, mode: int) -> None:
     assert members(report.path)["notebooks/run.sh"].mode == mode
     restored = Path(archive.restore(project, report.name).target)
     assert (restored / "notebooks" / "run.sh").stat().st_mode & 0o777 == mode
+
+
+def test_a_checkpoints_folder_that_is_a_link_into_a_root_stays_out(project: Path) -> None:
+    # Someone keeps the checkpoints under data/ (say, on a bigger disk mounted there).
+    (project / "data" / "kept-checkpoints").mkdir()
+    (project / ".jellycell").mkdir(exist_ok=True)
+    os.symlink("../data/kept-checkpoints", project / ".jellycell" / "checkpoints")
+
+    first = archive.create(project, name="one")
+    third = None
+    for name in ("two", "thr"):
+        third = archive.create(project, name=name)
+
+    assert third is not None
+    assert Path(third.path).resolve().parent == project / "data" / "kept-checkpoints"
+    names = set(members(third.path))
+    assert not any(n.startswith("data/kept-checkpoints/") for n in names), sorted(names)
+    assert third.files == first.files
+    assert abs(third.size_bytes - first.size_bytes) <= 64
