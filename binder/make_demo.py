@@ -78,10 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"demo project  {folder / PROJECT_FOLDER}")
             print(f"tour notebook {folder / TOUR.name}")
-    except DemoError as error:
-        print(f"make_demo: error: {error}", file=sys.stderr)
+    except ImportError as error:
+        fail(f"{error.name} is not installed in {sys.executable}; pip install -e '.[test]'")
+        return 1
+    except (DemoError, OSError) as error:
+        fail(str(error))
         return 1
     return 0
+
+
+def fail(message: str) -> None:
+    """Print the one-line error every failure ends in."""
+    print(f"make_demo: error: {message}", file=sys.stderr)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
