@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import tarfile
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -337,3 +338,37 @@ def test_concurrent_creates_without_names_all_succeed_with_distinct_names(
     }
     assert {entry.name for entry in archive.list_checkpoints(project).checkpoints} == names
     assert not [name for name in listing(checkpoints) if name.startswith(".")]
+
+
+def test_a_file_that_vanishes_while_archiving_is_reported_and_left_out(
+    bulky_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doomed = [
+        bulky_project / "notebooks" / "notes" / "note-007.txt",
+        bulky_project / "data" / "large.bin",
+    ]
+    original = writer.scan_project
+
+    def scan_then_delete(project: Any) -> Any:
+        scan = original(project)
+        for path in doomed:
+            path.unlink()
+        return scan
+
+    monkeypatch.setattr(writer, "scan_project", scan_then_delete)
+
+    report = archive.create(bulky_project, name="vanishing")
+
+    skipped = {item.path: item.reason for item in report.skipped}
+    assert skipped == {
+        "notebooks/notes/note-007.txt": "vanished while archiving",
+        "data/large.bin": "vanished while archiving",
+    }
+    checked = archive.verify(bulky_project, "vanishing")
+    assert checked.ok, checked.problems
+    assert checked.files == report.files
+    with tarfile.open(report.path) as tar:
+        names = set(tar.getnames())
+    assert "notebooks/notes/note-007.txt" not in names
+    assert "data/large.bin" not in names
+    assert "notebooks/notes/note-008.txt" in names

@@ -6,8 +6,6 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive import CheckpointSummary
 
@@ -107,6 +105,7 @@ def test_a_damaged_previous_archive_is_not_copied_from(bulky_project: Path, tmp_
 
     second = archive.create(bulky_project, name="second")
 
+    assert second.reused_bytes == 0
     # The flip keeps the size, so the listing cannot tell; what matters is that
     # the new archive is whole.
     checked = archive.verify(bulky_project, "second")

@@ -51,6 +51,9 @@ def test_create_verb_with_a_project_path(
         ('--message="équipe ✓ naïve"', "équipe ✓ naïve"),
         ("-m plain", "plain"),
         ('-m ""', ""),
+        ('-m "a # not a comment"', "a # not a comment"),
+        ("-m 'C:\\data\\raw'", "C:\\data\\raw"),
+        ('-m "semi;colons; and | pipes"', "semi;colons; and | pipes"),
     ],
 )
 def test_messages_are_stored_exactly_as_quoted(
