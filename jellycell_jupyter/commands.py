@@ -94,7 +94,8 @@ def run(
 ) -> BaseModel:
     """Carry out parsed words against the archiver; relative paths are taken from ``here``."""
     verb = arguments.verb
-    project = archive.find_project(here / (arguments.project or "."))
+    # A shell expands "~" before we see it; the magic's words never pass through one.
+    project = archive.find_project(here / Path(arguments.project or ".").expanduser())
     if verb == "create":
         return archive.create(
             project, message=arguments.message, name=arguments.name, progress=progress
@@ -102,7 +103,7 @@ def run(
     if verb == "list":
         return archive.list_checkpoints(project)
     if verb == "restore":
-        into = here / arguments.into if arguments.into else None
+        into = here / Path(arguments.into).expanduser() if arguments.into else None
         return archive.restore(
             project, arguments.name, into=into, force=arguments.force, progress=progress
         )
