@@ -296,3 +296,20 @@ def test_help_prints_and_returns_nothing(
     assert top is None and restore is None
     assert "restore" in top_text and "list" in top_text
     assert "--into" in restore_text and "--force" in restore_text
+
+
+def test_a_tilde_means_the_home_folder_as_in_a_shell(
+    ip: InteractiveShell, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    ip.run_line_magic("checkpoint", "--name saved")
+
+    restored = ip.run_line_magic("checkpoint", "restore saved --into ~/review")
+    listed = ip.run_line_magic("checkpoint", "list ~/../demo")
+
+    assert Path(restored.target) == home / "review"
+    assert (home / "review" / "jellycell.toml").is_file()
+    assert not (project / "~").exists()
+    assert [entry.name for entry in listed.checkpoints] == ["saved"]
