@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integrity_projects import fill_project
-
-MountFactory = Callable[..., Path]
+from integrity_projects import MountFactory, fill_project
 
 
 @pytest.fixture
@@ -27,7 +25,11 @@ def mount_tmpfs() -> Iterator[MountFactory]:
     """
     mounted: list[Path] = []
 
-    def mount(folder: Path, size: str = "2m", *, read_only: bool = False) -> Path:
+    def mount(
+        folder: Path, size: str = "2m", *, read_only: bool = False, required: bool = True
+    ) -> Path | None:
+        """Mount at ``folder``; when mounting is forbidden, skip the test or, if not
+        ``required``, return ``None`` and leave ``folder`` an ordinary folder."""
         folder.mkdir(parents=True, exist_ok=True)
         options = f"size={size},mode=0755" + (",ro" if read_only else "")
         result = subprocess.run(
@@ -36,6 +38,8 @@ def mount_tmpfs() -> Iterator[MountFactory]:
             text=True,
         )
         if result.returncode != 0:
+            if not required:
+                return None
             pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
         mounted.append(folder)
         return folder

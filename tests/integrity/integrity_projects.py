@@ -8,7 +8,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+MountFactory = Callable[..., Path | None]
 
 
 def fill_project(root: Path, *, seed: int, megabytes: int = 8) -> Path:
