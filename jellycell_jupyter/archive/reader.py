@@ -169,9 +169,10 @@ def _restore_target(project: Project, name: str, into: str | os.PathLike[str] | 
         raise CheckpointError(f"{target} is a file; choose a folder to restore into")
     live = [project.root.resolve(), *(root.resolve() for root in project.roots.values())]
     live.append(project.checkpoints_dir.resolve())
-    if resolved == live[0] or any(resolved.is_relative_to(root) for root in live[1:]):
+    # A folder holding the project is refused too: a merge there could write into it.
+    if live[0].is_relative_to(resolved) or any(resolved.is_relative_to(r) for r in live[1:]):
         raise CheckpointError(
-            f"{target} is inside the live project; restore into a new folder instead",
+            f"{target} is inside the live project or holds it; restore into a new folder instead",
             "forbidden",
         )
     return resolved
