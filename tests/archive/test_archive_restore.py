@@ -303,3 +303,27 @@ def test_a_target_that_cannot_be_made_is_named_in_the_error(
     assert caught.value.kind == "environment"
     assert "/proc/not-here" in caught.value.message
     assert "restoring" not in caught.value.message
+
+
+def test_a_folder_holding_the_live_project_is_never_a_target(
+    tmp_path: Path, snapshot: Callable[..., dict]
+) -> None:
+    # A project whose folder is called "data": merging its checkpoint into the
+    # folder above would write the archive's data/ into the live project.
+    monorepo = tmp_path / "mono"
+    live = monorepo / "data"
+    (live / "data").mkdir(parents=True)
+    (live / "jellycell.toml").write_text('[project]\nname = "named-data"\n')
+    (live / "data" / "table.csv").write_text("v1\n")
+    archive.create(live, name="old")
+    (live / "data" / "table.csv").write_text("v2\n")
+    before = snapshot(live)
+
+    for ancestor in (monorepo, tmp_path):
+        with pytest.raises(CheckpointError) as caught:
+            archive.restore(live, "old", into=ancestor, force=True)
+        assert caught.value.kind == "forbidden"
+        assert str(ancestor) in caught.value.message
+
+    assert snapshot(live) == before
+    assert sorted(os.listdir(monorepo)) == ["data"]
