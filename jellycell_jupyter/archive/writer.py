@@ -597,7 +597,10 @@ def _groups(entries: list[Entry]) -> Iterator[list[Entry]]:
             continue
         group.append(entry)
         size += BLOCK + entry.size
-        if size >= GROUP_LIMIT or zlib.crc32(entry.name.encode()) % GROUP_SPREAD == 0:
+        if (
+            size >= GROUP_LIMIT
+            or zlib.crc32(entry.name.encode("utf-8", "surrogateescape")) % GROUP_SPREAD == 0
+        ):
             yield group
             group, size = [], 0
     if group:
