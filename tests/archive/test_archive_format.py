@@ -161,3 +161,45 @@ def test_the_same_tree_gives_the_same_bytes_up_to_the_summary(
     assert first_offset == second_offset
     assert first_offset > 0.9 * len(first_bytes)
     assert first_bytes[:first_offset] == second_bytes[:second_offset]
+
+
+@pytest.fixture
+def awkward_names(project: Path) -> Path:
+    """Names ustar cannot hold: non-ASCII, over 100 bytes, a newline, bytes that are not UTF-8."""
+    data = project / "data"
+    (data / "café ☕ naïve.txt").write_text("unicode")
+    (data / ("long-" + "x" * 200 + ".txt")).write_text("long")
+    deep = data / ("dir-" + "y" * 90) / ("sub-" + "z" * 90)
+    deep.mkdir(parents=True)
+    (deep / "file.txt").write_text("deep")
+    os.symlink(os.path.relpath(deep / "file.txt", data), data / "long-link")
+    (data / "new\nline.txt").write_text("newline")
+    latin1 = Path(os.fsdecode(bytes(data) + b"/r\xe9sum\xe9"))
+    latin1.mkdir()
+    (latin1 / "notes.txt").write_text("not utf-8 above")
+    return project
+
+
+@pytest.mark.skipif(GNU_TAR is None, reason="GNU tar is not installed")
+def test_awkward_names_survive_every_reader(
+    awkward_names: Path, tmp_path: Path, snapshot: Callable[..., dict]
+) -> None:
+    report = archive.create(awkward_names)
+
+    by_gnu = tmp_path / "by-gnu-tar"
+    by_gnu.mkdir()
+    subprocess.run([GNU_TAR, "-xzf", report.path, "-C", str(by_gnu)], check=True)
+    by_tarfile = tmp_path / "by-tarfile"
+    with tarfile.open(report.path) as tar:
+        tar.extractall(by_tarfile, filter="data")
+    by_us = Path(archive.restore(awkward_names, report.name, into=tmp_path / "by-us").target)
+
+    expected = snapshot(awkward_names, exclude=(CHECKPOINTS,))
+    assert report.skipped == []
+    assert snapshot(by_gnu, exclude=("checkpoint.json",)) == expected
+    assert snapshot(by_tarfile, exclude=("checkpoint.json",)) == expected
+    assert snapshot(by_us) == expected
+    assert archive.verify(awkward_names, report.name).ok
+    again = archive.create(awkward_names)
+    assert again.reused_bytes > 0
+    assert archive.verify(awkward_names, again.name).ok
