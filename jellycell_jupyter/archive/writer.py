@@ -515,7 +515,7 @@ class ArchiveWriter:
         self.pool.shutdown(wait=True)
         self._tick(force=True)
         files = sum(1 for row in self.entries if row[1] != "dir")
-        skipped = [*scan.skipped]
+        skipped = [item.model_dump() for item in scan.skipped]
         skipped += [{"path": name, "reason": "vanished while archiving"} for name in self.vanished]
         summary: dict[str, Any] = {
             "schema_version": 1,
@@ -525,8 +525,8 @@ class ArchiveWriter:
             "files": files,
             "archive_sha256": None,
             "index_offset": self.offset,
-            "skipped": [s if isinstance(s, dict) else s.model_dump() for s in skipped],
-            "changed": self.changed,
+            "skipped": [{key: _readable(text) for key, text in item.items()} for item in skipped],
+            "changed": [_readable(name) for name in self.changed],
             "index": {
                 "format": INDEX_FORMAT,
                 "members": self.members,
@@ -546,7 +546,7 @@ class ArchiveWriter:
             archive_sha256=self.digest.hexdigest(),
             index_offset=self.offset,
             skipped=summary["skipped"],
-            changed=self.changed,
+            changed=summary["changed"],
         )
 
     def _tail(self, summary: dict[str, Any], now: datetime) -> bytes:
@@ -605,6 +605,11 @@ def _groups(entries: list[Entry]) -> Iterator[list[Entry]]:
             group, size = [], 0
     if group:
         yield group
+
+
+def _readable(text: str) -> str:
+    """``text`` for a report: bytes of a name that are not UTF-8 shown as ``\\xff``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _stored(data: bytes) -> bytes:
