@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -252,3 +253,21 @@ def test_a_checkpoints_folder_that_is_a_link_into_a_root_stays_out(project: Path
     assert not any(n.startswith("data/kept-checkpoints/") for n in names), sorted(names)
     assert third.files == first.files
     assert abs(third.size_bytes - first.size_bytes) <= 64
+
+
+def test_a_skipped_path_whose_name_is_not_utf8_is_reported_readably(project: Path) -> None:
+    raw_data = bytes(project / "data")
+    os.symlink(b"nowhere", raw_data + b"/dangling-\xff")
+    os.mkfifo(raw_data + b"/pipe-\xe9")
+
+    report = archive.create(project, name="odd")
+
+    skipped = {item.path: item.reason for item in report.skipped}
+    assert skipped == {
+        "data/dangling-\\xff": "link to nothing",
+        "data/pipe-\\xe9": "not a regular file, folder or link",
+    }
+    sidecar = json.loads((project / ".jellycell" / "checkpoints" / "odd.json").read_bytes())
+    assert {item["path"] for item in sidecar["skipped"]} == set(skipped)
+    assert report.model_dump_json()
+    assert archive.verify(project, "odd").ok
