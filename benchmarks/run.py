@@ -128,6 +128,42 @@ def describe(info: ProjectInfo) -> str:
     return f"{info.root.name} ({info.files:,} files, {info.bytes / MB:.0f} MB)"
 
 
+class Step:
+    """One timed command of a run, with untimed preparation and cleanup around it."""
+
+    def __init__(
+        self,
+        label: str,
+        argv: Sequence[str],
+        *,
+        before: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
+        needs: Step | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.before = before
+        self.after = after
+        self.needs = needs
+        self.measurement = Measurement(label)
+
+    def run_once(self, bench: Benchmark) -> None:
+        """Run the command once, unless it or the step it needs has failed."""
+        if self.measurement.error:
+            return
+        if self.needs and self.needs.measurement.error:
+            self.measurement.error = f"not run: {self.needs.measurement.label} failed"
+            return
+        if self.before:
+            self.before()
+        try:
+            self.measurement.samples.append(bench.run(self.argv))
+        except CommandFailed as failure:
+            self.measurement.error = str(failure)
+        finally:
+            if self.after:
+                self.after()
+
+
 class Benchmark:
     """One run of every measurement, collecting results for the report."""
 
@@ -207,13 +243,69 @@ class Benchmark:
     # -- sections
 
     def create_and_restore(self, info: ProjectInfo, restore_base: Path) -> dict[str, Any]:
-        """Create and restore ``info`` with every tool; return the comparison rows' results."""
+        """Create and restore ``info`` with every tool; return the comparison rows' results.
+
+        The runs are interleaved (every step once, then every step again) so
+        that a machine whose load changes over minutes slows all tools alike.
+        """
         root = info.root
         checkpoints = root / ".jellycell" / "checkpoints"
         tag = root.name
-        created: dict[str, Any] = {}
-        again: dict[str, Any] = {}
-        restored: dict[str, Any] = {}
+        archives = {"tar": self.out / f"{tag}.tar.gz", "pigz": self.out / f"{tag}.pigz.tar.gz"}
+        steps = self._steps(root, checkpoints, archives, restore_base)
+
+        clear_folder(checkpoints)
+        for _ in range(self.runs):
+            for step in steps:
+                step.run_once(self)
+        for step in steps:
+            self.measurements[step.measurement.label] = step.measurement
+            outcome = step.measurement
+            state = seconds(outcome.best) if outcome.ok else f"FAILED: {outcome.error}"
+            self.log(f"{outcome.label}: {state}")
+
+        by_key = {step.measurement.label: step.measurement for step in steps}
+
+        def result(operation: str, tool: str) -> dict[str, Any] | None:
+            measurement = by_key.get(f"{operation}/{tag}/{tool}")
+            return None if measurement is None else self.result(measurement)
+
+        sections: dict[str, dict[str, Any]] = {"create": {}, "create_again": {}, "restore": {}}
+        for tool in TOOLS:
+            for operation, section in (
+                ("create", "create"),
+                ("create-again", "create_again"),
+                ("restore", "restore"),
+            ):
+                cell = result(operation, tool)
+                if cell is not None:
+                    sections[section][tool] = cell
+        for tool, archive in archives.items():
+            if tool in sections["create"] and archive.exists():
+                sections["create"][tool]["size"] = archive.stat().st_size
+        for tool in ("jellycell", "ours"):
+            measurement = by_key.get(f"create/{tag}/{tool}")
+            if measurement and measurement.ok:
+                sections["create"][tool]["size"] = parse_json(measurement.samples[-1].stdout).get(
+                    "size_bytes"
+                )
+        again = by_key.get(f"create-again/{tag}/ours")
+        if again and again.ok:
+            sections["create_again"]["ours"]["reused_bytes"] = parse_json(
+                again.samples[-1].stdout
+            ).get("reused_bytes")
+
+        clear_folder(checkpoints)
+        for archive in archives.values():
+            clear_folder(archive)
+        return sections
+
+    def _steps(
+        self, root: Path, checkpoints: Path, archives: dict[str, Path], restore_base: Path
+    ) -> list[Step]:
+        """The timed steps of one run over ``root``, in the order they must run."""
+        tag = root.name
+        steps: list[Step] = []
 
         def target(tool: str) -> Path:
             return restore_base / f"{tool}-{tag}"
@@ -229,116 +321,71 @@ class Benchmark:
         def remove(tool: str) -> Callable[[], None]:
             return lambda: clear_folder(target(tool))
 
-        clear_folder(checkpoints)
-        archives = {"tar": self.out / f"{tag}.tar.gz", "pigz": self.out / f"{tag}.pigz.tar.gz"}
+        def empty_checkpoints() -> None:
+            clear_folder(checkpoints)
+
         compressors = {"tar": ["-z"], "pigz": ["-I", self.pigz or "pigz"]}
+        skip = "--exclude=./.jellycell/checkpoints"
         for tool in ("tar", "pigz"):
             if not self.wants(tool):
                 continue
             archive = archives[tool]
-            create = self.measure(
+            create = Step(
                 f"create/{tag}/{tool}",
-                [
-                    "tar",
-                    *compressors[tool],
-                    "-cf",
-                    str(archive),
-                    "-C",
-                    str(root),
-                    "--exclude=./.jellycell/checkpoints",
-                    ".",
-                ],
+                ["tar", *compressors[tool], "-cf", str(archive), "-C", str(root), skip, "."],
                 before=lambda archive=archive: clear_folder(archive),
             )
-            created[tool] = self.result(create, archive.stat().st_size if create.ok else None)
-            if create.ok:
-                extract = self.measure(
-                    f"restore/{tag}/{tool}",
-                    ["tar", *compressors[tool], "-xf", str(archive), "-C", str(target(tool))],
-                    before=fresh(tool, make=True),
-                    after=remove(tool),
-                )
-                restored[tool] = self.result(extract)
+            extract = Step(
+                f"restore/{tag}/{tool}",
+                ["tar", *compressors[tool], "-xf", str(archive), "-C", str(target(tool))],
+                before=fresh(tool, make=True),
+                after=remove(tool),
+                needs=create,
+            )
+            steps += [create, extract]
 
         if self.wants("jellycell"):
-            create = self.measure(
+            create = Step(
                 f"create/{tag}/jellycell",
                 self.jc("create", str(root), "--name", "jc"),
-                before=lambda: clear_folder(checkpoints),
+                before=empty_checkpoints,
             )
-            size = parse_json(create.samples[-1].stdout).get("size_bytes") if create.ok else None
-            created["jellycell"] = self.result(create, size)
-            if create.ok:
-                extract = self.measure(
-                    f"restore/{tag}/jellycell",
-                    self.jc("restore", "jc", "--project", str(root), "--into", str(target("jc"))),
-                    before=fresh("jc", make=False),
-                    after=remove("jc"),
-                )
-                restored["jellycell"] = self.result(extract)
-            clear_folder(checkpoints)
+            extract = Step(
+                f"restore/{tag}/jellycell",
+                self.jc("restore", "jc", "--project", str(root), "--into", str(target("jc"))),
+                before=fresh("jc", make=False),
+                after=remove("jc"),
+                needs=create,
+            )
+            steps += [create, extract]
 
-        if not self.wants("ours"):
-            return {"create": created, "create_again": again, "restore": restored}
-        first, second = self.ours_create_twice(root, checkpoints)
-        report = parse_json(first.samples[-1].stdout) if first.ok else {}
-        created["ours"] = self.result(first, report.get("size_bytes"))
-        again["ours"] = self.result(second)
-        if second.ok:
-            again["ours"]["reused_bytes"] = parse_json(second.samples[-1].stdout).get(
-                "reused_bytes"
+        if self.wants("ours"):
+            first = Step(
+                f"create/{tag}/ours",
+                self.ours("create", str(root), "--name", "first", "--json"),
+                before=empty_checkpoints,
             )
-        if first.ok:
-            extract = self.measure(
+
+            def drop_second() -> None:
+                for suffix in (".tar.gz", ".json"):
+                    (checkpoints / f"second{suffix}").unlink(missing_ok=True)
+
+            second = Step(
+                f"create-again/{tag}/ours",
+                self.ours("create", str(root), "--name", "second", "--json"),
+                after=drop_second,
+                needs=first,
+            )
+            into = ["--into", str(target("ours"))]
+            extract = Step(
                 f"restore/{tag}/ours",
-                self.ours(
-                    "restore",
-                    "first",
-                    "--project",
-                    str(root),
-                    "--into",
-                    str(target("ours")),
-                    "--json",
-                ),
+                self.ours("restore", "first", "--project", str(root), *into, "--json"),
                 before=fresh("ours", make=False),
                 after=remove("ours"),
+                needs=first,
             )
-            restored["ours"] = self.result(extract)
-
-        clear_folder(checkpoints)
-        for archive in archives.values():
-            clear_folder(archive)
-        return {"create": created, "create_again": again, "restore": restored}
-
-    def ours_create_twice(self, root: Path, checkpoints: Path) -> tuple[Measurement, Measurement]:
-        """Per run: a first create into an empty checkpoints folder, then one more, unchanged."""
-        tag = root.name
-        first, second = Measurement(f"create/{tag}/ours"), Measurement(f"create-again/{tag}/ours")
-        for _ in range(self.runs):
-            clear_folder(checkpoints)
-            try:
-                first.samples.append(
-                    self.run(self.ours("create", str(root), "--name", "first", "--json"))
-                )
-            except CommandFailed as failure:
-                first.error = str(failure)
-                break
-            try:
-                second.samples.append(
-                    self.run(self.ours("create", str(root), "--name", "second", "--json"))
-                )
-            except CommandFailed as failure:
-                second.error = str(failure)
-            # Keep "first" of the last run for restore; "second" is not needed again.
-            for suffix in (".tar.gz", ".json"):
-                (checkpoints / f"second{suffix}").unlink(missing_ok=True)
-        if first.error:
-            second.error = second.error or "first create failed"
-        for measurement in (first, second):
-            self.measurements[measurement.label] = measurement
-            state = seconds(measurement.best) if measurement.ok else f"FAILED: {measurement.error}"
-            self.log(f"{measurement.label}: {state}")
-        return first, second
+            steps += [first, second, extract]
+        return steps
 
     def run(self, argv: Sequence[str]) -> Sample:
         """One timed run in the work folder with the hermetic environment."""
