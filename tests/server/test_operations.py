@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -114,6 +115,8 @@ async def test_the_server_answers_while_a_large_checkpoint_is_made(
     assert created.code == 201
     assert created.json["files"] >= 6
     assert created.json["size_bytes"] > 300 << 20
+    shutil.rmtree(big)  # pytest keeps recent temporary folders; don't keep 600 MB in them
+    (project.parent / created.json["path"]).unlink()
 
 
 async def test_each_operation_logs_one_line(
