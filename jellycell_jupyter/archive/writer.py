@@ -11,6 +11,7 @@ member and every file's sha256.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -94,7 +95,8 @@ def create(
 
 def _candidate_names(name: str | None, now: datetime) -> Iterator[str]:
     if name is not None:
-        stem = sanitize_name(name)
+        # Later verbs accept "x.tar.gz" for "x", so the same words must name it here.
+        stem = sanitize_name(name.removesuffix(ARCHIVE_SUFFIX))
         if stem in {".", ".."}:
             raise CheckpointError(f"{name!r} cannot name a checkpoint; choose a name with letters")
         yield stem
@@ -500,9 +502,14 @@ class ArchiveWriter:
             finally:
                 source.close()
         except sqlite3.Error as error:
+            for leftover in (scratch, f"{scratch}-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+            if error.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                # Not the bytes instead: they would miss what the database's -wal holds.
+                full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(Path(scratch).parent))
+                raise os_error(full, Path(scratch).parent) from None
             log.warning("online backup of %s failed (%s); copying its bytes", entry.path, error)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(scratch)
             return entry.path
         return scratch
 
