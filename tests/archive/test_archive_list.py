@@ -11,6 +11,8 @@ import pytest
 
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive import writer
+from jellycell_jupyter.archive.durable import reservation
+from jellycell_jupyter.archive.store import lock_for
 
 
 def clock(*moments: datetime) -> type[datetime]:
@@ -150,3 +152,40 @@ def test_checkpoints_of_the_same_second_are_newest_first_too(
     listed = archive.list_checkpoints(project).checkpoints
 
     assert [entry.name for entry in listed] == ["a-third", "c-second", "b-first"]
+
+
+def test_delete_removes_the_archive_and_its_sidecar_only(project: Path, checkpoints: Path) -> None:
+    archive.create(project, name="keep")
+    archive.create(project, name="drop")
+
+    report = archive.delete(project, "drop")
+
+    assert sorted(report.deleted) == sorted(
+        [str(checkpoints / "drop.tar.gz"), str(checkpoints / "drop.json")]
+    )
+    assert sorted(os.listdir(checkpoints)) == ["keep.json", "keep.tar.gz"]
+    with pytest.raises(archive.CheckpointError) as caught:
+        archive.delete(project, "drop")
+    assert caught.value.kind == "not_found"
+
+
+def test_a_name_being_worked_on_elsewhere_is_a_conflict(project: Path, checkpoints: Path) -> None:
+    archive.create(project, name="busy")
+    project_model = archive.find_project(project)
+
+    with reservation(lock_for(project_model, "busy"), "another operation"):
+        with pytest.raises(archive.CheckpointError) as deleting:
+            archive.delete(project, "busy")
+        with pytest.raises(archive.CheckpointError) as creating:
+            archive.create(project, name="busy")
+    with (
+        reservation(lock_for(project_model, "fresh"), "another operation"),
+        pytest.raises(archive.CheckpointError) as fresh,
+    ):
+        archive.create(project, name="fresh")
+
+    assert deleting.value.kind == creating.value.kind == fresh.value.kind == "conflict"
+    assert "in progress" in fresh.value.message
+    assert sorted(os.listdir(checkpoints)) == ["busy.json", "busy.tar.gz"]
+    assert archive.delete(project, "busy").deleted
+    assert archive.create(project, name="fresh").name == "fresh"
