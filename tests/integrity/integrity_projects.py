@@ -71,6 +71,8 @@ def run_command(*words: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def remount_read_only(folder: Path) -> None:
-    """Make a mounted tmpfs read-only in place."""
-    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)
+def remount(folder: Path, options: str) -> None:
+    """Change the options of the tmpfs mounted at ``folder``: ``ro``, ``rw``, ``size=64m``."""
+    subprocess.run(
+        ["mount", "-o", f"remount,{options}", str(folder)], check=True, capture_output=True
+    )
