@@ -42,7 +42,7 @@ demo: $(STAMP)
 lab: $(STAMP)
 	@mkdir -p $(TMPDIR)
 	$(PY) binder/make_demo.py
-	$(VENV)/bin/jupyter lab --notebook-dir=.demo --ServerApp.default_url=/lab/tree/tour.ipynb
+	$(VENV)/bin/jupyter lab --notebook-dir=.demo --LabApp.default_url=/lab/tree/tour.ipynb
 
 ## test: every test; the browser tests run as their own pytest process
 test: test-core test-browser

@@ -88,12 +88,14 @@ class CheckpointMagics(Magics):  # type: ignore[misc]
         except archive.CheckpointError as error:
             if view is not None:
                 view.finish(error.message, failed=True)
+                view.handle.update(view)
             if arguments.json:
                 print(archive.ErrorReport(error=error.message).model_dump_json())
                 return None
             raise UsageError(error.message) from None
         if view is not None:
             view.finish(describe(report).splitlines()[0])
+            view.handle.update(view)  # the saved output's text shows the outcome
         if arguments.json:
             print(report.model_dump_json(indent=2))
         elif view is None and not isinstance(report, archive.CheckpointListReport):
@@ -127,7 +129,7 @@ def _progress_view(verb: str, as_json: bool) -> tuple[Any, archive.ProgressCallb
     from .widget import progress_bar
 
     view, callback = progress_bar(f"{verb.capitalize()} checkpoint")
-    display(view)  # type: ignore[no-untyped-call]
+    view.handle = display(view, display_id=True)  # type: ignore[no-untyped-call]
     return view, callback
 
 

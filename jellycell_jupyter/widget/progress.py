@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from ipywidgets import HTML, HBox, IntProgress, Layout
 
@@ -50,6 +51,12 @@ class ProgressView(HBox):  # type: ignore[misc]
             children=(self.bar, self.label),
             layout=Layout(align_items="center", grid_gap="0.5em"),
         )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # A saved notebook shows the outcome line, not the widget's repr.
+        data: dict[str, Any] = super()._repr_mimebundle_(**kwargs) or {}
+        data["text/plain"] = f"{self.bar.description}: {html.unescape(self.label.value)}"
+        return data
 
     def start(self, description: str) -> None:
         """Reset the bar for a new operation called ``description``."""
