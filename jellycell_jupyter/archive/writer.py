@@ -419,7 +419,8 @@ class ArchiveWriter:
                 del self.members[mark[2] :]
                 del self.entries[mark[3] :]
                 self.digest = _rehash(self.output, mark[0])
-            if outcome == "changed":
+            # Named even when a later read was steady: the file changed while archived.
+            if attempt or outcome == "changed":
                 self.changed.append(entry.name)
         finally:
             if source != entry.path:
