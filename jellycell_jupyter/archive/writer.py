@@ -643,8 +643,11 @@ class StalePrevious(Exception):
 
 def _read_exactly(path: Path, offset: int, length: int, crc: int) -> bytes:
     """One compressed member of the previous archive, checked against its recorded CRC."""
-    with open(path, "rb") as handle:
-        data = os.pread(handle.fileno(), length, offset)
+    try:
+        with open(path, "rb") as handle:
+            data = os.pread(handle.fileno(), length, offset)
+    except FileNotFoundError:  # deleted meanwhile, which a create must survive
+        raise StalePrevious(f"{path.name} was deleted") from None
     if len(data) != length or zlib.crc32(data) != crc:
         raise StalePrevious(f"member at {offset} differs from its index")
     return data
