@@ -13,9 +13,11 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import secrets
 import shutil
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,9 +295,11 @@ def _extract(
         # archive's own digest is left to verify, which has nothing else to do.
         stream = GzipStream(handle, archive.name, whole_digest=destination is None)
         files_total = sidecar.files if sidecar else 0
-        extractor = Extractor(destination, stream, progress, size, files_total)
-        outcome = extractor.run()
-        stream.finish()
+        try:
+            outcome = Extractor(destination, stream, progress, size, files_total).run()
+            stream.finish()
+        finally:
+            stream.close()
     expected = sidecar.archive_sha256 if sidecar is not None else None
     if expected and stream.digest is not None and stream.digest.hexdigest() != expected:
         raise CheckpointError(
@@ -348,14 +352,61 @@ class GzipStream:
         self.position = 0
         self.compressed_read = 0
         self.exhausted = False
+        # Inflating runs in its own thread (ISA-L releases the GIL), so that
+        # decompression overlaps the hashing and writing done by the reader.
+        self._blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
+        self._stopping = threading.Event()
+        self._inflater = threading.Thread(target=self._inflate_all, daemon=True)
+        self._inflater.start()
+
+    def close(self) -> None:
+        """Stop the inflating thread; call before the file is closed."""
+        self._stopping.set()
+        while self._inflater.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._blocks.get(timeout=0.05)
+        self._inflater.join()
+
+    def _inflate_all(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                block = self._inflate_more()
+                self._put(block)
+                if block is None:
+                    return
+        except BaseException as error:  # handed to the reading thread, which raises it
+            self._put(error)
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._blocks.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _refill(self) -> bool:
+        """Take more decompressed bytes into the buffer; ``False`` at the true end of the file."""
+        if self.exhausted:
+            return False
+        block = self._blocks.get()
+        if isinstance(block, BaseException):
+            self.exhausted = True
+            raise block
+        if block is None:
+            self.exhausted = True
+            return False
+        self.buffer = self.buffer[self.position :] + block
+        self.position = 0
+        return True
 
     def _damaged(self, what: str) -> CheckpointError:
         return CheckpointError(
             f"{self.label} is damaged ({what}); restore another checkpoint", "damaged"
         )
 
-    def _refill(self) -> bool:
-        """Decompress more bytes into the buffer; ``False`` at the true end of the file."""
+    def _inflate_more(self) -> bytes | None:
+        """The next decompressed bytes; ``None`` at the true end of the file."""
         while True:
             if self.decompressor.eof:
                 rest = self.decompressor.unused_data
@@ -365,12 +416,10 @@ class GzipStream:
                         break
                     rest += more
                 if not rest:
-                    self.exhausted = True
-                    return False
+                    return None
                 if not rest.startswith(b"\x1f\x8b"):
                     if rest.count(0) == len(rest) and self._only_zeros_follow():
-                        self.exhausted = True
-                        return False
+                        return None
                     raise self._damaged("bytes after the end that are not gzip")
                 self.decompressor = isal_zlib.decompressobj(31)
                 data = rest
@@ -385,9 +434,7 @@ class GzipStream:
             except isal_zlib.error as error:  # type: ignore[misc]
                 raise self._damaged(f"gzip data error: {error}") from None
             if out:
-                self.buffer = self.buffer[self.position :] + out
-                self.position = 0
-                return True
+                return out
 
     def _only_zeros_follow(self) -> bool:
         while True:
