@@ -198,7 +198,10 @@ def _make_parents(folder: Path) -> list[Path]:
     created = []
     try:
         for path in reversed(missing):
-            path.mkdir()
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue  # made meanwhile, by another restore into the same folder perhaps
             created.append(path)
     except OSError as error:
         for path in reversed(created):
