@@ -490,18 +490,15 @@ class ArchiveWriter:
     def _sqlite_backup(self, entry: Entry) -> str:
         """A consistent copy of a live SQLite database, through SQLite's online backup."""
         scratch = str(self.sqlite_scratch)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(scratch)
         try:
-            source = sqlite3.connect(f"{Path(entry.path).as_uri()}?mode=ro", uri=True, timeout=30)
             try:
-                target = sqlite3.connect(scratch)
-                try:
-                    source.backup(target)
-                finally:
-                    target.close()
-            finally:
-                source.close()
+                _backup_database(entry.path, "ro", scratch)
+            except sqlite3.Error as error:
+                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
+                    raise
+                # A writer died mid-transaction, leaving a hot journal that only a
+                # connection allowed to write may roll back, as the next user would.
+                _backup_database(entry.path, "rw", scratch)
         except sqlite3.Error as error:
             for leftover in (scratch, f"{scratch}-journal"):
                 with contextlib.suppress(FileNotFoundError):
@@ -635,6 +632,22 @@ def _unchanged(entry: Entry, row: list[Any]) -> bool:
     if entry.kind == "dir":
         return bool(row[1:5] == ["dir", 0, entry.mtime_ns, entry.mode])
     return bool(row[1] == "link" and row[3] == entry.mtime_ns and row[5] == entry.link)
+
+
+def _backup_database(path: str, mode: str, scratch: str) -> None:
+    """Copy the database at ``path`` into ``scratch`` with SQLite's online backup."""
+    for leftover in (scratch, f"{scratch}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leftover)
+    source = sqlite3.connect(f"{Path(path).as_uri()}?mode={mode}", uri=True, timeout=30)
+    try:
+        target = sqlite3.connect(scratch)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+    finally:
+        source.close()
 
 
 class StalePrevious(Exception):
