@@ -19,6 +19,8 @@ import shutil
 import stat
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,6 +51,7 @@ EMBEDDED_SUMMARY = "checkpoint.json"
 _SUMMARY_LIMIT = 512 << 20
 _EXTENDED_LIMIT = 1 << 20  # PAX records and GNU long names: paths and a few attributes
 _REGULAR_TYPES = (b"0", b"\0", b"7")
+_SMALL_FILE = 1 << 20
 _LINK_HOPS = 40  # as many links as the kernel follows in one path before giving up
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -510,6 +513,10 @@ class Extractor:
         self.folders: list[tuple[str, int, int]] = []
         self.last_report = 0.0
         self.label = stream.label
+        # Small files are written by two threads while this one parses the next
+        # members: the system calls release the GIL, so the two overlap.
+        self.writers = ThreadPoolExecutor(2, "jellycell-restore") if self.root else None
+        self.writes: deque[Future[None]] = deque()
 
     def _refuse(self, member: str, why: str) -> CheckpointError:
         return CheckpointError(
@@ -519,6 +526,15 @@ class Extractor:
 
     def run(self) -> Outcome:
         """Process every member up to the end-of-archive marker."""
+        try:
+            return self._run()
+        finally:
+            if self.writers is not None:
+                for write in self.writes:
+                    write.cancel()
+                self.writers.shutdown(wait=True)
+
+    def _run(self) -> Outcome:
         extended: dict[str, str] = {}
         while True:
             try:
@@ -548,6 +564,7 @@ class Extractor:
             extended = {}
             self._member(member)
             self._tick(False)
+        self._wait_for_writes()
         self._check_links()
         self._finish_folders()
         self._tick(True)
@@ -619,7 +636,27 @@ class Extractor:
                 os.mkdir(path, 0o700)
             self.folders.append((path, (member.mode & 0o755) | 0o700, member.mtime))
 
+    def _wait_for_writes(self, limit: int = 0) -> None:
+        while len(self.writes) > limit:
+            self.writes.popleft().result()
+
     def _write_file(self, name: str, member: Member) -> None:
+        if (
+            self.writers is not None
+            and member.size <= _SMALL_FILE
+            and name not in self.outcome.kinds
+        ):
+            data = self.stream.read_exact(member.size)
+            self.stream.read_exact(padding(member.size))
+            path = os.path.join(self.root or "", name)
+            mode = (member.mode & 0o755) | 0o600
+            self.writes.append(self.writers.submit(_write_small, path, data, mode, member.mtime))
+            self._wait_for_writes(limit=64)
+            self.outcome.kinds[name] = "file"
+            self.outcome.digests[name] = hashlib.sha256(data).hexdigest()
+            self.outcome.files += 1
+            return
+        self._wait_for_writes()
         digest = hashlib.sha256()
         if self.root is None:
             for piece in self.stream.chunks(member.size):
@@ -634,7 +671,7 @@ class Extractor:
             try:
                 for piece in self.stream.chunks(member.size):
                     digest.update(piece)
-                    os.write(fd, piece) if len(piece) < 65536 else _write_all(fd, piece)
+                    _write_all(fd, piece)  # loops: a short write on a full disk is no success
                 if mode & _UMASK:
                     os.fchmod(fd, mode)
                 os.utime(fd, (member.mtime, member.mtime))
@@ -707,6 +744,7 @@ class Extractor:
         if target is None or self.outcome.kinds.get(target) != "file":
             raise self._refuse(member.name, f"a hard link to {member.link!r}, not an earlier file")
         if self.root is not None:
+            self._wait_for_writes()
             os.link(os.path.join(self.root, target), os.path.join(self.root, name))
         self.outcome.kinds[name] = "file"
         self.outcome.digests[name] = self.outcome.digests[target]
@@ -765,6 +803,19 @@ def _apply_extended(member: Member, extended: dict[str, str]) -> None:
             member.size = int(extended["size"])
         except ValueError:
             raise HeaderError("malformed PAX size") from None
+
+
+def _write_small(path: str, data: bytes, mode: int, mtime: int) -> None:
+    """Write one small file whole; run on a writer thread."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, mode)
+    try:
+        _write_all(fd, data)
+        if mode & _UMASK:
+            os.fchmod(fd, mode)
+        os.utime(fd, (mtime, mtime))
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
