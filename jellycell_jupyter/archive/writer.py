@@ -380,7 +380,7 @@ class ArchiveWriter:
         """A file's bytes as they stood at one moment, re-read if it changed meanwhile."""
         for attempt in range(READ_ATTEMPTS):
             try:
-                with open(entry.path, "rb") as handle:
+                with open(entry.path, "rb", opener=_open_unfollowed) as handle:
                     before = os.fstat(handle.fileno())
                     data = handle.read()
                     after = os.fstat(handle.fileno())
@@ -429,7 +429,7 @@ class ArchiveWriter:
 
     def _stream_file(self, entry: Entry, source: str) -> str:
         try:
-            handle = open(source, "rb")  # noqa: SIM115 - closed in the finally below
+            handle = open(source, "rb", opener=_open_unfollowed)  # noqa: SIM115 - closed below
         except FileNotFoundError:
             self.vanished.append(entry.name)
             return "vanished"
@@ -632,6 +632,19 @@ def _unchanged(entry: Entry, row: list[Any]) -> bool:
     if entry.kind == "dir":
         return bool(row[1:5] == ["dir", 0, entry.mtime_ns, entry.mode])
     return bool(row[1] == "link" and row[3] == entry.mtime_ns and row[5] == entry.link)
+
+
+def _open_unfollowed(path: str, flags: int) -> int:
+    """Open a file the walk found; one replaced by a link since then counts as vanished.
+
+    Following the link could read a file outside the project into the archive.
+    """
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise FileNotFoundError(errno.ENOENT, "replaced by a link while archived", path) from None
 
 
 def _backup_database(path: str, mode: str, scratch: str) -> None:
