@@ -196,3 +196,43 @@ def test_a_file_changed_mid_read_is_named_and_restored_as_it_then_was(
     expected = comparable_state(project)
     found = comparable_state(tmp_path / "restored", leave_out=())
     assert found == expected, describe_difference(expected, found)
+
+
+@pytest.mark.parametrize("relative", [LARGE, SMALL], ids=["large", "small"])
+def test_a_file_replaced_by_a_link_to_outside_is_not_read_through_it(
+    relative: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the walk and the read, a file becomes a link to a file outside the project.
+
+    Nothing outside the project may be read into a checkpoint: the file is
+    reported as vanished, and the outside bytes are nowhere in the archive.
+    """
+    project = fill_project(tmp_path / "swapped", seed=4, megabytes=4)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"outside the project, never to be archived\n" * 100)
+    path = project / relative
+
+    def swap(_: Path) -> None:
+        path.unlink()
+        path.symlink_to(secret)
+
+    real_open = builtins.open
+
+    def hooked_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file) == str(path) and not path.is_symlink():
+            swap(path)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(writer, "open", hooked_open, raising=False)
+    report = archive.create(project, name="swapped")
+    monkeypatch.undo()
+
+    assert path.is_symlink()
+    assert relative in [skipped.path for skipped in report.skipped]
+    with tarfile.open(report.path, "r:gz") as tar:
+        for member in tar:
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                assert b"never to be archived" not in handle.read(), member.name
+            assert member.name != relative or not member.isfile()
+    assert archive.verify(project, "swapped").ok
