@@ -148,6 +148,16 @@ def test_two_threads_create_the_same_name(busy_project: Path) -> None:
     assert len(assert_every_checkpoint_sound(busy_project)) == ROUNDS
 
 
+def test_unnamed_creates_at_once_all_succeed_under_distinct_names(busy_project: Path) -> None:
+    """Names come from the clock; creates in the same second take the next free name."""
+    results = run_in_threads([lambda: archive.create(busy_project) for _ in range(3)])
+    for result in results:
+        assert isinstance(result, archive.CheckpointCreateReport), repr(result)
+    names = {result.name for result in results}
+    assert len(names) == 3
+    assert sorted(assert_every_checkpoint_sound(busy_project)) == sorted(names)
+
+
 # -- two restores into one folder -------------------------------------------------------
 
 
