@@ -17,6 +17,7 @@ from hostile_archives import (
     HOSTILE,
     Hostile,
     edit_index,
+    folder,
     gz,
     many_empty_files,
     place,
@@ -270,3 +271,32 @@ def test_repacked_archive_without_a_lie_restores(
     assert (outside / "restored" / "data" / "table.csv").read_bytes() == (
         project / "data" / "table.csv"
     ).read_bytes()
+
+
+def test_a_forced_merge_replaces_links_in_the_target_instead_of_following_them(
+    project: Path, outside: Path
+) -> None:
+    """Merging over a folder whose ``data`` and ``top.txt`` are links to elsewhere."""
+    elsewhere = outside / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("keep\n")
+    data = gz(
+        tar_of(
+            folder("data"),
+            regular("data/keep.txt", b"from the checkpoint\n"),
+            regular("top.txt", b"top\n"),
+        )
+    )
+    place(checkpoints_of(project), "merge", data, None)
+    target = outside / "target"
+    target.mkdir()
+    (target / "data").symlink_to(elsewhere)
+    (target / "top.txt").symlink_to(elsewhere / "keep.txt")
+    before = tree_state(elsewhere)
+
+    report = archive.restore(project, "merge", into=target, force=True)
+
+    assert report.merged
+    assert tree_state(elsewhere) == before
+    assert not (target / "data").is_symlink() and not (target / "top.txt").is_symlink()
+    assert (target / "data" / "keep.txt").read_bytes() == b"from the checkpoint\n"
