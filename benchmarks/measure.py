@@ -121,7 +121,7 @@ def run_once(
 def best_of(
     label: str,
     runs: int,
-    argv: Sequence[str] | Callable[[int], Sequence[str]],
+    argv: Sequence[str],
     *,
     before: Callable[[], None] | None = None,
     after: Callable[[], None] | None = None,
@@ -130,12 +130,11 @@ def best_of(
 ) -> Measurement:
     """Run a command ``runs`` times, with untimed ``before``/``after`` steps around each run."""
     measurement = Measurement(label)
-    for attempt in range(runs):
+    for _ in range(runs):
         if before:
             before()
-        command = argv(attempt) if callable(argv) else argv
         try:
-            measurement.samples.append(run_once(command, cwd=cwd, env=env))
+            measurement.samples.append(run_once(argv, cwd=cwd, env=env))
         except CommandFailed as failure:
             measurement.error = str(failure)
             break

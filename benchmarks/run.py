@@ -27,6 +27,7 @@ from measure import (
     CommandFailed,
     Measurement,
     Sample,
+    best_of,
     clear_folder,
     describe_machine,
     filesystem_of,
@@ -214,18 +215,15 @@ class Benchmark:
         runs: int | None = None,
     ) -> Measurement:
         """Best of ``runs`` of ``argv``, stored under ``key``."""
-        measurement = Measurement(key)
-        for _ in range(runs or self.runs):
-            if before:
-                before()
-            try:
-                measurement.samples.append(run_once(argv, cwd=self.workdir, env=self.env))
-            except CommandFailed as failure:
-                measurement.error = str(failure)
-                break
-            finally:
-                if after:
-                    after()
+        measurement = best_of(
+            key,
+            runs or self.runs,
+            argv,
+            before=before,
+            after=after,
+            cwd=self.workdir,
+            env=self.env,
+        )
         self.measurements[key] = measurement
         status = seconds(measurement.best) if measurement.ok else f"FAILED: {measurement.error}"
         self.log(f"{key}: {status}")
