@@ -39,8 +39,9 @@ class CheckpointIndex(BaseModel):
 
     Compact on purpose, since it holds a row per project file. ``members`` are
     the gzip members of the archive as ``[offset, length, tar_offset,
-    tar_length, crc32]``, the CRC being that of the compressed bytes; ``groups`` are runs of entries stored together as
-    ``[first_entry, entries, first_member, members]``; ``entries`` have the
+    tar_length, crc32]``, the CRC being that of the compressed bytes;
+    ``groups`` are runs of entries stored together as ``[first_entry,
+    entries, first_member, members]``; ``entries`` have the
     columns of :data:`ENTRY_COLUMNS`, where ``sha256_or_link`` is a file's
     digest or a link's target and ``signature`` is empty where the entry must
     never be copied from this archive into the next one.

@@ -32,6 +32,7 @@ from isal import igzip, isal_zlib
 
 from .durable import fsync_dir, os_error, publish_exclusively, reservation, write_file_atomically
 from .errors import CheckpointError
+from .gzipmember import compress_member, stored_member
 from .names import ARCHIVE_SUFFIX, auto_name, sanitize_name
 from .progress import Progress, ProgressCallback
 from .project import Project
@@ -42,7 +43,6 @@ from .walk import Entry, scan_project
 
 log = logging.getLogger(__name__)
 
-COMPRESSION_LEVEL = 2  # ISA-L's best trade: zlib -6 sizes within ~2% at ~20x the speed
 PIECE = 2 << 20  # large files are cut into gzip members of this many bytes
 GROUP_LIMIT = 1 << 20  # small files share a member until it holds this much
 GROUP_SPREAD = 16  # on average a group ends every this many entries, by name
@@ -276,7 +276,7 @@ class ArchiveWriter:
             self._write_oldest()
 
     def _compress(self, raw: bytes | bytearray) -> None:
-        self._submit(lambda: isal_zlib.compress(raw, COMPRESSION_LEVEL, 31), len(raw))
+        self._submit(partial(compress_member, raw), len(raw))
 
     # -- entries -----------------------------------------------------------------
 
@@ -566,13 +566,13 @@ class ArchiveWriter:
         closing_length = _SIZE_WIDTH + 1
         total = len(body) + closing_length
         head = header("checkpoint.json", REGULAR, total, int(now.timestamp()), 0o644) + body
-        compressed_head = isal_zlib.compress(head, COMPRESSION_LEVEL, 31)
+        compressed_head = compress_member(head)
         rest_length = closing_length + padding(total) + len(END_OF_ARCHIVE)
-        stored_length = len(_stored(bytes(rest_length)))
+        stored_length = len(stored_member(bytes(rest_length)))
         size = self.offset + len(compressed_head) + stored_length
         closing = str(size).rjust(_SIZE_WIDTH).encode() + b"}"
         rest = closing + bytes(padding(total)) + END_OF_ARCHIVE
-        return compressed_head + _stored(rest)
+        return compressed_head + stored_member(rest)
 
     def _tick(self, *, force: bool) -> None:
         if self.report_progress is None:
@@ -615,12 +615,6 @@ def _groups(entries: list[Entry]) -> Iterator[list[Entry]]:
 def _readable(text: str) -> str:
     """``text`` for a report: bytes of a name that are not UTF-8 shown as ``\\xff``."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _stored(data: bytes) -> bytes:
-    """``data`` as a gzip member without compression, whose length depends only on its own."""
-    packer = zlib.compressobj(0, zlib.DEFLATED, 31)
-    return packer.compress(data) + packer.flush()
 
 
 def _unchanged(entry: Entry, row: list[Any]) -> bool:
