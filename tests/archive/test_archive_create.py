@@ -196,8 +196,8 @@ def test_a_compression_failure_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch,
     call: int,
 ) -> None:
-    stand_in = fail_on_call(call, writer.isal_zlib.compress, Boom("injected"))
-    monkeypatch.setattr(writer.isal_zlib, "compress", stand_in)
+    stand_in = fail_on_call(call, writer.compress_member, Boom("injected"))
+    monkeypatch.setattr(writer, "compress_member", stand_in)
 
     with pytest.raises(Boom):
         archive.create(bulky_project, name="doomed")
