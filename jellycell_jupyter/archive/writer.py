@@ -47,6 +47,7 @@ PIECE = 2 << 20  # large files are cut into gzip members of this many bytes
 GROUP_LIMIT = 1 << 20  # small files share a member until it holds this much
 GROUP_SPREAD = 16  # on average a group ends every this many entries, by name
 READ_ATTEMPTS = 3
+SQLITE_PATIENCE = 60.0  # seconds a create waits for a database another program holds locked
 _SIZE_WIDTH = 20
 _NO_REUSE: dict[str, Any] = {}
 
@@ -499,10 +500,12 @@ class ArchiveWriter:
                 # A writer died mid-transaction, leaving a hot journal that only a
                 # connection allowed to write may roll back, as the next user would.
                 _backup_database(entry.path, "rw", scratch)
-        except sqlite3.Error as error:
+        except BaseException as error:
             for leftover in (scratch, f"{scratch}-journal"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(leftover)
+            if not isinstance(error, sqlite3.Error):
+                raise
             if error.sqlite_errorcode == sqlite3.SQLITE_FULL:
                 # Not the bytes instead: they would miss what the database's -wal holds.
                 full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(Path(scratch).parent))
@@ -646,11 +649,22 @@ def _backup_database(path: str, mode: str, scratch: str) -> None:
     for leftover in (scratch, f"{scratch}-journal"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(leftover)
-    source = sqlite3.connect(f"{Path(path).as_uri()}?mode={mode}", uri=True, timeout=30)
+    deadline = time.monotonic() + SQLITE_PATIENCE
+
+    def patience(status: int, remaining: int, total: int) -> None:
+        # SQLite's backup retries a locked database forever; give up, clearly, instead.
+        if time.monotonic() > deadline:
+            raise CheckpointError(
+                f"the SQLite database {path} stayed locked by another program for "
+                f"{SQLITE_PATIENCE:.0f} s; let it finish writing (or close it), then try again",
+                "conflict",
+            )
+
+    source = sqlite3.connect(f"{Path(path).as_uri()}?mode={mode}", uri=True, timeout=5)
     try:
         target = sqlite3.connect(scratch)
         try:
-            source.backup(target)
+            source.backup(target, progress=patience)
         finally:
             target.close()
     finally:
