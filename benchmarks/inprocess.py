@@ -1,4 +1,4 @@
-"""Timings taken inside one Python process: listing, and create/restore split by phase.
+"""Timings taken inside one Python process: listing, creating twice, phases of create/restore.
 
 Run as a script by ``run.py`` so that each measurement gets a fresh interpreter;
 it prints one JSON object on stdout.
@@ -67,6 +67,18 @@ def time_phases(verb: str, project: Path, name: str, into: Path | None) -> dict[
     return clock.report(time.perf_counter() - clock.start)
 
 
+def time_create_twice(project: Path) -> dict[str, Any]:
+    """A first create and a second, unchanged one, each timed without interpreter start-up."""
+    from jellycell_jupyter import archive
+
+    timings = {}
+    for name in ("first", "second"):
+        start = time.perf_counter()
+        archive.create(project, name=name)
+        timings[name] = time.perf_counter() - start
+    return timings
+
+
 def main() -> None:
     """Parse the command line and print the timings as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -74,6 +86,8 @@ def main() -> None:
     listing = verbs.add_parser("list")
     listing.add_argument("project", type=Path)
     listing.add_argument("--repeat", type=int, default=20)
+    twice = verbs.add_parser("create-twice")
+    twice.add_argument("project", type=Path)
     for verb in ("create", "restore"):
         phased = verbs.add_parser(verb)
         phased.add_argument("project", type=Path)
@@ -83,6 +97,8 @@ def main() -> None:
 
     if args.verb == "list":
         result = time_list(args.project, args.repeat)
+    elif args.verb == "create-twice":
+        result = time_create_twice(args.project)
     else:
         result = time_phases(args.verb, args.project, args.name, args.into)
     print(json.dumps(result))
