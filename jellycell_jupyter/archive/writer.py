@@ -32,7 +32,7 @@ from isal import igzip, isal_zlib
 
 from .durable import fsync_dir, os_error, publish_exclusively, reservation, write_file_atomically
 from .errors import CheckpointError
-from .gzipmember import compress_member, stored_member
+from .gzipmember import LEVEL, compress_member, stored_member
 from .names import ARCHIVE_SUFFIX, auto_name, sanitize_name
 from .progress import Progress, ProgressCallback
 from .project import Project
@@ -565,11 +565,24 @@ class ArchiveWriter:
         does not depend on them; the number is padded with spaces to a fixed
         width, which JSON allows.
         """
-        body = json.dumps(summary, separators=(",", ":")).encode()[:-1] + b',"size_bytes":'
+        # The index can be tens of megabytes for a large project: compress it as
+        # a stream, so that no concatenated copy of it is ever made.
+        body = json.dumps(summary, separators=(",", ":")).encode()
+        key = b',"size_bytes":'
         closing_length = _SIZE_WIDTH + 1
-        total = len(body) + closing_length
-        head = header("checkpoint.json", REGULAR, total, int(now.timestamp()), 0o644) + body
-        compressed_head = compress_member(head)
+        total = len(body) - 1 + len(key) + closing_length
+        packer = isal_zlib.compressobj(LEVEL, zlib.DEFLATED, 31)
+        compressed_head = b"".join(
+            (
+                packer.compress(
+                    header("checkpoint.json", REGULAR, total, int(now.timestamp()), 0o644)
+                ),
+                packer.compress(memoryview(body)[:-1]),
+                packer.compress(key),
+                packer.flush(),
+            )
+        )
+        del body
         rest_length = closing_length + padding(total) + len(END_OF_ARCHIVE)
         stored_length = len(stored_member(bytes(rest_length)))
         size = self.offset + len(compressed_head) + stored_length
