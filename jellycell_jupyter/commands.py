@@ -22,7 +22,8 @@ from . import archive
 VERBS = ("create", "list", "restore", "verify", "delete")
 USAGE = (
     "[create] [PROJECT] [-m MESSAGE] [--name NAME] | list [PROJECT] | "
-    "restore NAME [--project P] [--into DIR] [--force] | verify NAME | delete NAME; "
+    "restore NAME [--project P] [--into DIR] [--force] | verify NAME [--project P] | "
+    "delete NAME [--project P]; "
     "add --json for the report as JSON"
 )
 
@@ -95,7 +96,14 @@ def run(
     """Carry out parsed words against the archiver; relative paths are taken from ``here``."""
     verb = arguments.verb
     # A shell expands "~" before we see it; the magic's words never pass through one.
-    project = archive.find_project(here / Path(arguments.project or ".").expanduser())
+    start = here / Path(arguments.project or ".").expanduser()
+    if verb in ("create", "list") and arguments.project and not start.exists():
+        # Most often a message without quotes, or a verb mistyped into a project.
+        raise CommandError(
+            f"{arguments.project!r} is neither a verb ({', '.join(VERBS)}) nor a folder; "
+            'put a message of several words in quotes: -m "before refactor"'
+        )
+    project = archive.find_project(start)
     if verb == "create":
         return archive.create(
             project, message=arguments.message, name=arguments.name, progress=progress

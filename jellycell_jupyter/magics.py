@@ -85,14 +85,15 @@ class CheckpointMagics(Magics):  # type: ignore[misc]
         view, progress = _progress_view(arguments.verb, arguments.json)
         try:
             report = run(arguments, Path.cwd(), progress)
-        except archive.CheckpointError as error:
+        except (archive.CheckpointError, CommandError) as error:
+            message = str(error)
             if view is not None:
-                view.finish(error.message, failed=True)
+                view.finish(message, failed=True)
                 view.handle.update(view)
             if arguments.json:
-                print(archive.ErrorReport(error=error.message).model_dump_json())
+                print(archive.ErrorReport(error=message).model_dump_json())
                 return None
-            raise UsageError(error.message) from None
+            raise UsageError(message) from None
         if view is not None:
             view.finish(describe(report).splitlines()[0])
             view.handle.update(view)  # the saved output's text shows the outcome

@@ -174,7 +174,10 @@ def _restore_target(project: Project, name: str, into: str | os.PathLike[str] | 
         raise CheckpointError(f"{target} is a file; choose a folder to restore into")
     live = [project.root.resolve(), *(root.resolve() for root in project.roots.values())]
     live.append(project.checkpoints_dir.resolve())
-    # A folder holding the project is refused too: a merge there could write into it.
+    # The project folder, its roots (wherever their links lead) and the folders
+    # holding it are refused: a merge into any of them could change live files.
+    # Elsewhere inside the project is allowed; a project at the top of a server's
+    # root has nowhere else to go.
     if live[0].is_relative_to(resolved) or any(resolved.is_relative_to(r) for r in live[1:]):
         raise CheckpointError(
             f"{target} is inside the live project or holds it; restore into a new folder instead",

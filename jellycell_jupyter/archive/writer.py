@@ -39,7 +39,7 @@ from .project import Project
 from .reports import INDEX_FORMAT, CheckpointCreateReport, CheckpointSummary
 from .store import ProjectLike, as_project, list_checkpoints, lock_for, read_sidecar, sidecar_for
 from .tarformat import BLOCK, DIRECTORY, END_OF_ARCHIVE, REGULAR, SYMLINK, header, padding
-from .walk import Entry, scan_project
+from .walk import SQLITE_COMPANIONS, Entry, scan_project
 
 log = logging.getLogger(__name__)
 
@@ -492,8 +492,12 @@ class ArchiveWriter:
         """A consistent copy of a live SQLite database, through SQLite's online backup."""
         scratch = str(self.sqlite_scratch)
         try:
+            # With no companion files, nobody has the database open: a connection
+            # that may write then also removes the -wal and -shm it makes, as
+            # the last user of a database does, so the project is left as found.
+            busy = any(os.path.exists(entry.path + suffix) for suffix in SQLITE_COMPANIONS)
             try:
-                _backup_database(entry.path, "ro", scratch)
+                _backup_database(entry.path, "ro" if busy else "rw", scratch)
             except sqlite3.Error as error:
                 if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
                     raise

@@ -270,6 +270,17 @@ def test_a_broken_config_is_a_usage_error(ip: InteractiveShell, project: Path) -
     assert "jellycell.toml" in str(caught.value)
 
 
+def test_an_unquoted_message_is_explained_and_nothing_is_created(
+    ip: InteractiveShell, project: Path
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        ip.run_line_magic("checkpoint", "-m before refactor")
+
+    assert "refactor" in str(caught.value)
+    assert '-m "before refactor"' in str(caught.value)
+    assert not (project / ".jellycell" / "checkpoints").exists()
+
+
 # -- help -------------------------------------------------------------------------------------
 
 
