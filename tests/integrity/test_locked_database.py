@@ -1,4 +1,4 @@
-"""A database another program keeps locked makes a create give up clearly, leaving nothing."""
+"""SQLite databases during a create: a long lock fails clearly, an idle one is left untouched."""
 
 from __future__ import annotations
 
@@ -37,3 +37,25 @@ def test_a_database_locked_for_too_long_fails_the_create_cleanly(
 
     again = archive.create(project, name="after-unlock")
     assert archive.verify(project, again.name).ok
+
+
+def test_a_database_nobody_has_open_is_left_exactly_as_found(project: Path) -> None:
+    database = project / ".jellycell" / "cache" / "index.db"
+    writer_connection = sqlite3.connect(database)
+    writer_connection.execute("PRAGMA journal_mode=WAL")
+    writer_connection.execute("CREATE TABLE cells (key TEXT)")
+    writer_connection.executemany("INSERT INTO cells VALUES (?)", [(str(n),) for n in range(200)])
+    writer_connection.commit()
+    writer_connection.close()
+    cache = database.parent
+    before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in cache.iterdir()}
+
+    archive.create(project, name="quiet")
+
+    after = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in cache.iterdir()}
+    assert after == before
+    restored = Path(archive.restore(project, "quiet").target)
+    rows = sqlite3.connect(restored / ".jellycell" / "cache" / "index.db").execute(
+        "SELECT count(*) FROM cells"
+    )
+    assert rows.fetchone() == (200,)
