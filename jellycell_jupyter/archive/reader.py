@@ -52,6 +52,9 @@ _SUMMARY_LIMIT = 512 << 20
 _EXTENDED_LIMIT = 1 << 20  # PAX records and GNU long names: paths and a few attributes
 _REGULAR_TYPES = (b"0", b"\0", b"7")
 _SMALL_FILE = 1 << 20
+# Below this a file is written at once: handing it to a thread costs more than
+# writing it, which is a few system calls.
+_HAND_OVER = 64 << 10
 _LINK_HOPS = 40  # as many links as the kernel follows in one path before giving up
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -644,11 +647,8 @@ class Extractor:
             self.writes.popleft().result()
 
     def _write_file(self, name: str, member: Member) -> None:
-        if (
-            self.writers is not None
-            and member.size <= _SMALL_FILE
-            and name not in self.outcome.kinds
-        ):
+        handed_over = _HAND_OVER <= member.size <= _SMALL_FILE
+        if self.writers is not None and handed_over and name not in self.outcome.kinds:
             data = self.stream.read_exact(member.size)
             self.stream.read_exact(padding(member.size))
             path = os.path.join(self.root or "", name)
@@ -659,7 +659,8 @@ class Extractor:
             self.outcome.digests[name] = hashlib.sha256(data).hexdigest()
             self.outcome.files += 1
             return
-        self._wait_for_writes()
+        if name in self.outcome.kinds:
+            self._wait_for_writes()  # a later member of the same name replaces the earlier
         digest = hashlib.sha256()
         if self.root is None:
             for piece in self.stream.chunks(member.size):

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 PIECE = 2 << 20  # large files are cut into gzip members of this many bytes
 GROUP_LIMIT = 1 << 20  # small files share a member until it holds this much
-GROUP_SPREAD = 16  # on average a group ends every this many entries, by name
+GROUP_SPREAD = 64  # on average a group ends every this many entries, by name
 READ_ATTEMPTS = 3
 SQLITE_PATIENCE = 60.0  # seconds a create waits for a database another program holds locked
 _SIZE_WIDTH = 20
