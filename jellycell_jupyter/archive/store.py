@@ -47,6 +47,12 @@ def archive_path(project: ProjectLike, name: str) -> Path:
     project = as_project(project)
     name = check_existing_name(name)
     path = project.checkpoints_dir / f"{name}{ARCHIVE_SUFFIX}"
+    if path.is_symlink():
+        # The listing never shows one, and following it could read anything.
+        raise CheckpointError(
+            f"{path} is a link, not a checkpoint; a checkpoint is a file in {path.parent}",
+            "forbidden",
+        )
     if not path.is_file():
         raise CheckpointError(
             f"no checkpoint named {name!r} in project {project.name!r}; "

@@ -327,3 +327,23 @@ def test_a_folder_holding_the_live_project_is_never_a_target(
 
     assert snapshot(live) == before
     assert sorted(os.listdir(monorepo)) == ["data"]
+
+
+def test_an_archive_that_is_a_link_is_refused_by_every_verb(project: Path, tmp_path: Path) -> None:
+    made = archive.create(project, name="real")
+    elsewhere = tmp_path / "elsewhere.tar.gz"
+    Path(made.path).rename(elsewhere)
+    Path(made.path).symlink_to(elsewhere)
+
+    for verb in (
+        lambda: archive.restore(project, "real", into=tmp_path / "target"),
+        lambda: archive.verify(project, "real"),
+        lambda: archive.delete(project, "real"),
+    ):
+        with pytest.raises(archive.CheckpointError) as refused:
+            verb()
+        assert refused.value.kind == "forbidden"
+        assert "is a link" in refused.value.message
+    assert not (tmp_path / "target").exists()
+    assert elsewhere.is_file()
+    assert archive.list_checkpoints(project).checkpoints == []
