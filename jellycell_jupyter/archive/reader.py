@@ -32,7 +32,12 @@ from .durable import os_error
 from .errors import CheckpointError
 from .progress import Phase, Progress, ProgressCallback
 from .project import Project
-from .reports import CheckpointRestoreReport, CheckpointSummary, CheckpointVerifyReport
+from .reports import (
+    CheckpointRestoreReport,
+    CheckpointSummary,
+    CheckpointVerifyReport,
+    index_row_in,
+)
 from .store import ProjectLike, archive_path, as_project, default_restore_target, read_sidecar
 from .tarformat import (
     BLOCK,
@@ -327,7 +332,7 @@ def _check_index(archive: Path, outcome: Outcome) -> None:
     if summary is None or summary.index is None:
         return
     listed: set[str] = set()
-    for row in summary.index.entries:
+    for row in map(index_row_in, summary.index.entries):
         name, kind, digest_or_link = str(row[0]), str(row[1]), str(row[5])
         listed.add(name)
         found = outcome.kinds.get(name)

@@ -7,7 +7,7 @@ has a default, so a reader that knows only the contract still validates it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,50 @@ ENTRY_COLUMNS = (
     "member",
     "signature",
 )
+
+
+def to_index_text(text: str) -> str:
+    """A name or link target as the index stores it: strict JSON text, whatever its bytes.
+
+    A name whose bytes are not UTF-8 cannot be a JSON string; it is stored as a
+    NUL (which no file name holds) followed by its bytes in hex.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "\0" + text.encode("utf-8", "surrogateescape").hex()
+    return text
+
+
+def from_index_text(text: str) -> str:
+    """The name or link target that :func:`to_index_text` stored."""
+    if text.startswith("\0"):
+        return bytes.fromhex(text[1:]).decode("utf-8", "surrogateescape")
+    return text
+
+
+def index_row_out(row: list[Any]) -> list[Any]:
+    """An index row as written: its name (and a link's target) as strict JSON text."""
+    if row[0].isascii() and (row[1] != "link" or row[5].isascii()):
+        return row
+    copied = list(row)
+    copied[0] = to_index_text(row[0])
+    if row[1] == "link":
+        copied[5] = to_index_text(row[5])
+    return copied
+
+
+def index_row_in(row: list[Any]) -> list[Any]:
+    """An index row as read back: the reverse of :func:`index_row_out`."""
+    if not str(row[0]).startswith("\0") and not (row[1] == "link" and str(row[5]).startswith("\0")):
+        return row
+    copied = list(row)
+    copied[0] = from_index_text(str(row[0]))
+    if row[1] == "link":
+        copied[5] = from_index_text(str(row[5]))
+    return copied
 
 
 class CheckpointIndex(BaseModel):

@@ -36,7 +36,13 @@ from .gzipmember import LEVEL, compress_member, stored_member
 from .names import ARCHIVE_SUFFIX, auto_name, sanitize_name
 from .progress import Progress, ProgressCallback
 from .project import Project
-from .reports import INDEX_FORMAT, CheckpointCreateReport, CheckpointSummary
+from .reports import (
+    INDEX_FORMAT,
+    CheckpointCreateReport,
+    CheckpointSummary,
+    index_row_in,
+    index_row_out,
+)
 from .store import ProjectLike, as_project, list_checkpoints, lock_for, read_sidecar, sidecar_for
 from .tarformat import BLOCK, DIRECTORY, END_OF_ARCHIVE, REGULAR, SYMLINK, header, padding
 from .walk import SQLITE_COMPANIONS, Entry, scan_project
@@ -194,7 +200,7 @@ def _previous_index(project: Project) -> PreviousArchive | None:
         index = read_index(archive)
         if index is None or any(len(member) != 5 for member in index["members"]):
             continue
-        entries = index["entries"]
+        entries = [index_row_in(row) for row in index["entries"]]
         return PreviousArchive(
             path=archive,
             entries=entries,
@@ -543,7 +549,7 @@ class ArchiveWriter:
                 "format": INDEX_FORMAT,
                 "members": self.members,
                 "groups": self.groups,
-                "entries": self.entries,
+                "entries": [index_row_out(row) for row in self.entries],
             },
         }
         tail = self._tail(summary, now)

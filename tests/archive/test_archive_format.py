@@ -205,11 +205,6 @@ def test_awkward_names_survive_every_reader(
     assert archive.verify(awkward_names, again.name).ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the index keeps a name that is not UTF-8 as a lone surrogate escape (\\udce9), "
-    "which strict JSON parsers such as pydantic's refuse",
-)
 def test_the_embedded_summary_stays_strict_json_with_awkward_names(awkward_names: Path) -> None:
     report = archive.create(awkward_names)
 
