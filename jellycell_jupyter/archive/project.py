@@ -25,6 +25,10 @@ DEFAULT_ROOTS: dict[str, str] = {
 class Project:
     """A jellycell project: its folder, its name and its configured roots.
 
+    ``problems`` names the configured roots that were refused; a project with
+    any cannot be checkpointed until they are fixed, but its checkpoints can
+    still be listed, restored, verified and deleted.
+
     ``roots`` maps each ``[paths]`` key to its absolute folder, which may not
     exist yet; every one lies inside ``root`` by its spelling (a root that is a
     link leading elsewhere is skipped when archiving).
@@ -33,6 +37,7 @@ class Project:
     root: Path
     name: str
     roots: dict[str, Path]
+    problems: tuple[str, ...] = ()
 
     @property
     def config_path(self) -> Path:
@@ -103,11 +108,18 @@ def load_project(root: str | os.PathLike[str]) -> Project:
         )
 
     paths_table = _table(config, "paths", config_path)
-    roots = {
-        key: _resolve_root(folder, key, paths_table.get(key, default), config_path)
-        for key, default in DEFAULT_ROOTS.items()
-    }
-    return Project(root=folder, name=name, roots=roots)
+    roots: dict[str, Path] = {}
+    problems: list[str] = []
+    for key, default in DEFAULT_ROOTS.items():
+        try:
+            roots[key] = _resolve_root(folder, key, paths_table.get(key, default), config_path)
+        except CheckpointError as error:
+            # Without its cache a project has no checkpoints folder; any other bad
+            # root only stops new checkpoints, so the old ones stay reachable.
+            if key == "cache":
+                raise
+            problems.append(error.message)
+    return Project(root=folder, name=name, roots=roots, problems=tuple(problems))
 
 
 def _read_config(config_path: Path) -> dict[str, Any]:

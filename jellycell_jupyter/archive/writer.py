@@ -72,6 +72,8 @@ def create(
     a failure or interrupt leaves no archive, sidecar or temporary file.
     """
     project = as_project(project)
+    if project.problems:
+        raise CheckpointError(project.problems[0], "forbidden")
     now = datetime.now(UTC)
     folder = project.checkpoints_dir
     try:

@@ -204,6 +204,24 @@ def test_a_path_escaping_the_project_is_refused(project: Path, key: str, value: 
     assert not (project / ".jellycell" / "checkpoints").exists()
 
 
+def test_a_bad_root_stops_new_checkpoints_but_not_the_old_ones(
+    project: Path, tmp_path: Path
+) -> None:
+    made = archive.create(project, name="before")
+    config = project / "jellycell.toml"
+    config.write_text('[project]\nname = "demo"\n\n[paths]\ndata = "../elsewhere"\n')
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.create(project, name="after")
+
+    assert caught.value.kind == "forbidden"
+    assert "../elsewhere" in caught.value.message
+    assert [c.name for c in archive.list_checkpoints(project).checkpoints] == [made.name]
+    assert archive.verify(project, made.name).ok
+    restored = Path(archive.restore(project, made.name, into=tmp_path / "back").target)
+    assert (restored / "data" / "table.csv").is_file()
+
+
 def test_jellycell_toml_is_never_written(project: Path, tmp_path: Path) -> None:
     config = project / "jellycell.toml"
     config.write_text('[project]\nname = "demo"\n# a comment jellycell keeps\n[run]\nx = 1\n')
