@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import tarfile
@@ -12,24 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hostile_archives import Member, folder, gz, regular, special, tar_of
 
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive import CheckpointError
-
-Member = tuple[tarfile.TarInfo, bytes | None]
-
-
-def regular(name: str, data: bytes = b"payload") -> Member:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    return info, data
-
-
-def folder(name: str) -> Member:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.DIRTYPE
-    info.mode = 0o755
-    return info, None
 
 
 def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> Member:
@@ -39,19 +24,8 @@ def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> Member:
     return info, None
 
 
-def special(name: str, kind: bytes) -> Member:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.devmajor, info.devminor = 1, 3
-    return info, None
-
-
 def tar_gz(members: list[Member], fmt: int = tarfile.PAX_FORMAT) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=fmt) as tar:
-        for info, data in members:
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buffer.getvalue()
+    return gz(tar_of(*members, form=fmt))
 
 
 def place(project: Path, name: str, content: bytes, sidecar: bool) -> Path:
@@ -244,10 +218,10 @@ def test_a_file_swapped_inside_a_well_formed_archive_is_caught_by_its_digest(
 ) -> None:
     made = archive.create(project, name="original")
     with tarfile.open(made.path) as tar:
-        members = [
-            (info, tar.extractfile(info).read() if info.isfile() else None)  # type: ignore[union-attr]
-            for info in tar.getmembers()
-        ]
+        members = []
+        for info in tar.getmembers():
+            handle = tar.extractfile(info) if info.isfile() else None
+            members.append((info, handle.read() if handle is not None else None))
     rebuilt = []
     for info, data in members:
         if info.name == "data/table.csv":
