@@ -142,3 +142,20 @@ def snapshot_tree(folder: Path, *, exclude: tuple[str, ...] = (), modes: bool = 
 def snapshot() -> Callable[..., Tree]:
     """:func:`snapshot_tree`: a folder's content, to compare a restore with its project."""
     return snapshot_tree
+
+
+@pytest.fixture(params=["one pass", "in runs"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Read archives in one pass, or in runs of members by three processes at once.
+
+    In runs, every archive is large enough to be read so and every file is a
+    group of its own, so that runs start and end between any two members.
+    """
+    if request.param == "in runs":
+        from jellycell_jupyter.archive import reader, writer
+
+        monkeypatch.setattr(reader, "PARALLEL_BYTES", 0)
+        monkeypatch.setattr(reader, "PARALLEL_FILES", 0)
+        monkeypatch.setattr(reader, "PROCESSES", 3)
+        monkeypatch.setattr(writer, "GROUP_SPREAD", 1)
+    return str(request.param)

@@ -13,24 +13,33 @@ import hashlib
 import json
 import logging
 import os
-import queue
+import pickle
 import secrets
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 import time
 import zlib
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from functools import partial
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, BinaryIO
-
-from isal import isal_zlib
-from pydantic import ValidationError
 
 from .durable import os_error
 from .errors import CheckpointError
+from .extract import (
+    Extractor,
+    GzipStream,
+    Outcome,
+    Unfit,
+    answer_of,
+    check_links,
+    finish_folders,
+    read_run,
+    unsafe,
+)
 from .progress import Phase, Progress, ProgressCallback
 from .project import Project
 from .reports import (
@@ -40,30 +49,23 @@ from .reports import (
     index_row_in,
 )
 from .store import ProjectLike, archive_path, as_project, default_restore_target, read_sidecar
-from .tarformat import (
-    BLOCK,
-    HeaderError,
-    Member,
-    padding,
-    parse_header,
-    parse_pax,
-    type_name,
-)
+from .tarformat import HeaderError
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 1 << 20
-EMBEDDED_SUMMARY = "checkpoint.json"
-_SUMMARY_LIMIT = 512 << 20
-_EXTENDED_LIMIT = 1 << 20  # PAX records and GNU long names: paths and a few attributes
-_REGULAR_TYPES = (b"0", b"\0", b"7")
-_SMALL_FILE = 1 << 20
-# Below this a file is written at once: handing it to a thread costs more than
-# writing it, which is a few system calls.
-_HAND_OVER = 64 << 10
-_LINK_HOPS = 40  # as many links as the kernel follows in one path before giving up
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+# An archive this large (in compressed bytes, or in files) is read by several
+# processes at once, each taking a run of its gzip members; below it, starting
+# them costs more than they save.
+PARALLEL_BYTES = 32 << 20
+PARALLEL_FILES = 4000
+PROCESSES = min(os.cpu_count() or 1, 4)
+# Rough costs of reading a run, used to share the work out evenly.
+_COST_PER_ENTRY = 40e-6
+_COST_PER_BYTE = 4e-9
+# Besides its own run, the first process hashes the whole archive, reads the
+# index and finishes the folders, so it takes a little less of the members.
+_FIRST_SHARE = 0.85
+_DISK_FULL = {28, 122, 30}  # ENOSPC, EDQUOT, EROFS: reading again would fail the same way
 
 
 def restore(
@@ -169,7 +171,8 @@ def read_embedded_summary(archive: Path) -> CheckpointSummary | None:
         outcome = _extract(archive, None, None, check_sidecar=False)
     except (CheckpointError, OSError):
         return None
-    return outcome.summary
+    summary: CheckpointSummary | None = outcome.summary
+    return summary
 
 
 # -- targets ------------------------------------------------------------------------
@@ -281,17 +284,6 @@ def _merge_folder(source: Path, target: Path) -> None:
 # -- the single pass ------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """What one pass over an archive found."""
-
-    files: int = 0
-    summary: CheckpointSummary | None = None
-    digests: dict[str, str] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)
-    links: dict[str, str] = field(default_factory=dict)
-
-
 def _extract(
     archive: Path,
     destination: Path | None,
@@ -309,24 +301,331 @@ def _extract(
                 "the archive is damaged or incomplete",
                 "damaged",
             )
+    processes = PROCESSES
+    if (
+        sidecar is not None
+        and sidecar.index_offset
+        and sidecar.archive_sha256
+        and processes > 1
+        and (size >= PARALLEL_BYTES or sidecar.files >= PARALLEL_FILES)
+    ):
+        try:
+            outcome = _extract_in_runs(archive, destination, progress, sidecar, size, processes)
+        except Unfit as why:
+            log.debug("reading %s in one pass: %s", archive.name, why)
+            if destination is not None:
+                shutil.rmtree(destination)
+                destination.mkdir()
+        else:
+            _check_index(archive, outcome, members_checked=True)
+            return outcome
+    with open(archive, "rb") as handle:
         # The archive's own digest is taken on the inflating thread, beside the
         # work of the reading one: a flipped bit that changes no file (in a gzip
         # header, or in the padding of a deflate block) is damage all the same.
         stream = GzipStream(handle, archive.name)
         files_total = sidecar.files if sidecar else 0
         try:
-            outcome = Extractor(destination, stream, progress, size, files_total).run()
+            outcome = Extractor(
+                destination,
+                stream,
+                progress,
+                size,
+                files_total,
+                read_summary=partial_summary_reader(size),
+            ).run()
             stream.finish()
         finally:
             stream.close()
     expected = sidecar.archive_sha256 if sidecar is not None else None
     if expected and stream.digest is not None and stream.digest.hexdigest() != expected:
-        raise CheckpointError(
-            f"{archive.name} does not match the sha256 in its sidecar; the archive is damaged",
-            "damaged",
-        )
+        raise _mismatch(archive)
     _check_index(archive, outcome)
     return outcome
+
+
+def partial_summary_reader(archive_size: int) -> Callable[[bytes], CheckpointSummary]:
+    """Parse an embedded ``checkpoint.json``; its size, if it lacks one, is the archive's."""
+
+    def read(body: bytes) -> CheckpointSummary:
+        data = json.loads(body)
+        if isinstance(data, dict):
+            data.setdefault("size_bytes", archive_size)
+        return CheckpointSummary.model_validate(data)
+
+    return read
+
+
+def _mismatch(archive: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{archive.name} does not match the sha256 in its sidecar; the archive is damaged",
+        "damaged",
+    )
+
+
+# -- reading in several processes ---------------------------------------------------
+
+
+def _extract_in_runs(
+    archive: Path,
+    destination: Path | None,
+    progress: ProgressCallback | None,
+    sidecar: CheckpointSummary,
+    size: int,
+    processes: int,
+) -> Outcome:
+    """Read a large archive of ours in runs of members, one process a run.
+
+    Only an archive whose index shows how its members tile it is read so. Each
+    run starts where a group of files starts and must end exactly where the
+    next begins, so the runs together read the very stream one pass would.
+    Links are made, and folders finished, once every run is in and the runs
+    agree with each other. Anything unusual raises :class:`Unfit`, and the
+    caller reads the archive in one pass, which judges it precisely.
+    """
+    index_offset = sidecar.index_offset or 0
+    destination_text = str(destination) if destination is not None else None
+    tail = _read_tail(archive, destination, size, index_offset)
+    index = tail.summary.index if tail.summary is not None else None
+    if index is None:
+        raise Unfit("the archive has no index")
+    runs = _plan_runs(index.members, index.groups, index_offset, processes)
+    if runs is None:
+        raise Unfit("the index does not tile the archive")
+
+    digest = _Digest(archive)
+    workers: list[_Worker] = []
+    try:
+        for members in runs[1:]:
+            workers.append(_Worker(archive, destination_text, members))
+
+        def others() -> tuple[int, int]:
+            return (
+                tail.files + sum(worker.progress[0] for worker in workers),
+                size - index_offset + sum(worker.progress[1] for worker in workers),
+            )
+
+        try:
+            first = read_run(
+                str(archive), destination_text, archive.name, runs[0], progress, others
+            )
+        except (CheckpointError, HeaderError, OSError) as problem:
+            if isinstance(problem, OSError) and problem.errno in _DISK_FULL:
+                raise
+            raise Unfit(str(problem)) from None
+        outcomes = [first, *(worker.outcome() for worker in workers), tail]
+    finally:
+        for worker in workers:
+            worker.stop()
+        digest.stop()
+    outcome = _combine(archive, outcomes)
+    if destination is not None:
+        for name, link in outcome.links.items():
+            os.symlink(link, os.path.join(destination, name))
+        finish_folders(outcome.folders)
+    if digest.hexdigest() != sidecar.archive_sha256:
+        raise _mismatch(archive)
+    outcome.summary = tail.summary
+    if progress is not None:
+        phase: Phase = "restore" if destination is not None else "verify"
+        progress(Progress(phase, outcome.files, outcome.files, size, size))
+    return outcome
+
+
+def _read_tail(archive: Path, destination: Path | None, size: int, offset: int) -> Outcome:
+    """The members after the index offset: ``checkpoint.json`` and the end of the archive."""
+    with open(archive, "rb") as handle:
+        handle.seek(offset)
+        stream = GzipStream(handle, archive.name, whole_digest=False)
+        try:
+            outcome = Extractor(
+                destination,
+                stream,
+                None,
+                size,
+                0,
+                read_summary=partial_summary_reader(size),
+                part="last",
+            ).run()
+            stream.finish()
+        except (CheckpointError, HeaderError, OSError) as problem:
+            if isinstance(problem, OSError) and problem.errno in _DISK_FULL:
+                raise
+            raise Unfit(str(problem)) from None
+        finally:
+            stream.close()
+    return outcome
+
+
+def _plan_runs(
+    members: list[list[int]], groups: list[list[int]], end: int, processes: int
+) -> list[list[list[int]]] | None:
+    """Members cut into one run per process, at group borders, by their estimated cost.
+
+    ``None`` unless the index tiles the archive: members one after another from
+    byte 0 to ``end``, groups one after another over the members.
+    """
+    position = 0
+    for member in members:
+        if len(member) != 5 or member[0] != position or member[1] <= 0:
+            return None
+        position += member[1]
+    if position != end:
+        return None
+    costs: list[float] = []
+    starts: list[int] = []
+    next_member = 0
+    for group in groups:
+        if len(group) != 4 or group[2] != next_member or group[3] < 1:
+            return None
+        starts.append(next_member)
+        next_member += group[3]
+        tar_length = sum(member[3] for member in members[group[2] : next_member])
+        costs.append(group[1] * _COST_PER_ENTRY + tar_length * _COST_PER_BYTE)
+    if next_member != len(members):
+        return None
+    shares = [_FIRST_SHARE, *([1.0] * (processes - 1))]
+    total = sum(costs)
+    borders = [0]
+    spent = 0.0
+    share_end = total * shares[0] / sum(shares)
+    for number, cost in enumerate(costs):
+        if spent >= share_end and len(borders) < processes:
+            borders.append(starts[number])
+            share_end += total * shares[len(borders) - 1] / sum(shares)
+        spent += cost
+    borders.append(len(members))
+    runs = [members[a:b] for a, b in pairwise(borders) if b > a]
+    return runs if len(runs) > 1 else None
+
+
+class _Digest:
+    """The sha256 of a whole file, taken on a thread of its own."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.error: OSError | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                block = bytearray(1 << 20)
+                while not self._stopping.is_set():
+                    count = handle.readinto(block)
+                    if not count:
+                        return
+                    self.digest.update(memoryview(block)[:count])
+        except OSError as error:
+            self.error = error
+
+    def stop(self) -> None:
+        """Wait for the end of the file, or stop early if an error is on its way."""
+        if sys.exc_info()[0] is not None:
+            self._stopping.set()
+        self._thread.join()
+
+    def hexdigest(self) -> str:
+        """The digest, once :meth:`stop` returned."""
+        if self.error is not None:
+            raise self.error
+        return self.digest.hexdigest()
+
+
+class _Worker:
+    """A process of our own reading one run (``python -m jellycell_jupyter.archive.extract``)."""
+
+    def __init__(self, archive: Path, destination: str | None, members: list[list[int]]) -> None:
+        # The package is found where this copy of it is, whatever the caller's path.
+        package_home = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            part for part in (package_home, env.get("PYTHONPATH", "")) if part
+        )
+        self.progress = [0, 0]
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jellycell_jupyter.archive.extract"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                close_fds=True,
+            )
+        except OSError as error:
+            raise Unfit(f"no process could be started: {error}") from None
+        self._answer: Outcome | str = "the reading process gave no answer"
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        request = {
+            "archive": str(archive),
+            "destination": destination,
+            "label": archive.name,
+            "members": members,
+        }
+        assert self.process.stdin is not None
+        try:
+            with self.process.stdin as pipe:
+                pipe.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass  # it died at once; its answer says so
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with contextlib.suppress(Exception):
+            self._answer = answer_of(self.process.stdout, self.progress)
+
+    def outcome(self) -> Outcome:
+        """Wait for the run's outcome; :class:`Unfit` if it could not be read on its own."""
+        self._reader.join()
+        answer = self._answer
+        self.process.wait()
+        if isinstance(answer, str):
+            assert self.process.stderr is not None
+            detail = self.process.stderr.read().decode(errors="replace").strip()
+            if detail:
+                log.debug("the process reading a run said: %s", detail)
+            raise Unfit(answer)
+        return answer
+
+    def stop(self) -> None:
+        """End the process (at once if it is still running) and its pipes."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._reader.join()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _combine(archive: Path, outcomes: list[Outcome]) -> Outcome:
+    """The runs' outcomes as one, if they agree as one pass would have."""
+    whole = Outcome()
+    kinds = whole.kinds
+    for part in outcomes:
+        whole.files += part.files
+        for name, kind in part.kinds.items():
+            before = kinds.get(name)
+            if before is None:
+                kinds[name] = kind
+            elif before != "dir" or kind != "dir":
+                raise Unfit(f"{name} is in two runs")
+        whole.digests.update(part.digests)
+        whole.links.update(part.links)
+        whole.folders.extend(part.folders)
+    if whole.links:
+        for name in kinds:
+            parts = name.split("/")
+            for depth in range(1, len(parts)):
+                if "/".join(parts[:depth]) in whole.links:
+                    raise Unfit(f"{name} lies under a link")
+
+        check_links(whole.links, partial(unsafe, archive.name))
+    return whole
 
 
 def _check_members(archive: Path, members: list[list[int]]) -> None:
@@ -352,7 +651,7 @@ def _check_members(archive: Path, members: list[list[int]]) -> None:
                 )
 
 
-def _check_index(archive: Path, outcome: Outcome) -> None:
+def _check_index(archive: Path, outcome: Outcome, *, members_checked: bool = False) -> None:
     summary = outcome.summary
     if summary is None or summary.index is None:
         return
@@ -380,481 +679,5 @@ def _check_index(archive: Path, outcome: Outcome) -> None:
         )
     if summary.files != sum(1 for kind in outcome.kinds.values() if kind != "dir"):
         raise CheckpointError(f"{archive.name}: file count differs from its summary", "damaged")
-    _check_members(archive, summary.index.members)
-
-
-class GzipStream:
-    """The decompressed bytes of a gzip file of one or many members, read forward only."""
-
-    def __init__(self, handle: BinaryIO, label: str, *, whole_digest: bool = True) -> None:
-        self.handle = handle
-        self.label = label
-        self.digest = hashlib.sha256() if whole_digest else None
-        self.decompressor = isal_zlib.decompressobj(31)
-        self.buffer = b""
-        self.position = 0
-        self.compressed_read = 0
-        self.exhausted = False
-        # Inflating runs in its own thread (ISA-L releases the GIL), so that
-        # decompression overlaps the hashing and writing done by the reader.
-        self._blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
-        self._stopping = threading.Event()
-        self._inflater = threading.Thread(target=self._inflate_all, daemon=True)
-        self._inflater.start()
-
-    def close(self) -> None:
-        """Stop the inflating thread; call before the file is closed."""
-        self._stopping.set()
-        while self._inflater.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._blocks.get(timeout=0.05)
-        self._inflater.join()
-
-    def _inflate_all(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                block = self._inflate_more()
-                self._put(block)
-                if block is None:
-                    return
-        except BaseException as error:  # handed to the reading thread, which raises it
-            self._put(error)
-
-    def _put(self, item: bytes | BaseException | None) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._blocks.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-
-    def _refill(self) -> bool:
-        """Take more decompressed bytes into the buffer; ``False`` at the true end of the file."""
-        if self.exhausted:
-            return False
-        block = self._blocks.get()
-        if isinstance(block, BaseException):
-            self.exhausted = True
-            raise block
-        if block is None:
-            self.exhausted = True
-            return False
-        self.buffer = self.buffer[self.position :] + block
-        self.position = 0
-        return True
-
-    def _damaged(self, what: str) -> CheckpointError:
-        return CheckpointError(
-            f"{self.label} is damaged ({what}); restore another checkpoint", "damaged"
-        )
-
-    def _inflate_more(self) -> bytes | None:
-        """The next decompressed bytes; ``None`` at the true end of the file."""
-        while True:
-            if self.decompressor.eof:
-                rest = self.decompressor.unused_data
-                while len(rest) < 2:
-                    more = self._read_compressed()
-                    if not more:
-                        break
-                    rest += more
-                if not rest:
-                    return None
-                if not rest.startswith(b"\x1f\x8b"):
-                    if rest.count(0) == len(rest) and self._only_zeros_follow():
-                        return None
-                    raise self._damaged("bytes after the end that are not gzip")
-                self.decompressor = isal_zlib.decompressobj(31)
-                data = rest
-            elif self.decompressor.unconsumed_tail:
-                data = self.decompressor.unconsumed_tail
-            else:
-                data = self._read_compressed()
-                if not data:
-                    raise self._damaged("it ends in the middle of a gzip member")
-            try:
-                out = self.decompressor.decompress(data, READ_SIZE)
-            except isal_zlib.error as error:  # type: ignore[misc]
-                raise self._damaged(f"gzip data error: {error}") from None
-            if out:
-                return out
-
-    def _only_zeros_follow(self) -> bool:
-        while True:
-            data = self._read_compressed()
-            if not data:
-                return True
-            if data.count(0) != len(data):
-                return False
-
-    def _read_compressed(self) -> bytes:
-        data = self.handle.read(READ_SIZE)
-        if self.digest is not None:
-            self.digest.update(data)
-        self.compressed_read += len(data)
-        return data
-
-    def read_exact(self, size: int) -> bytes:
-        """Exactly ``size`` bytes, or a damaged-archive error."""
-        end = self.position + size
-        if end > len(self.buffer):
-            # Joined from pieces: growing the buffer until it held them all would
-            # copy it once per refill, quadratic in ``size``.
-            return b"".join(self.chunks(size))
-        data = self.buffer[self.position : end]
-        self.position = end
-        return data
-
-    def chunks(self, size: int) -> Any:
-        """Yield exactly ``size`` bytes in pieces of at most about a megabyte."""
-        remaining = size
-        while remaining:
-            available = len(self.buffer) - self.position
-            if not available:
-                if self.exhausted or not self._refill():
-                    raise self._damaged("it ends too early")
-                continue
-            take = min(available, remaining)
-            yield self.buffer[self.position : self.position + take]
-            self.position += take
-            remaining -= take
-
-    def finish(self) -> None:
-        """Read to the end of the file: every CRC checked, nothing but zeros after the end."""
-        while True:
-            rest = self.buffer[self.position :]
-            if rest.count(0) != len(rest):
-                raise self._damaged("data after the end of the archive")
-            self.position = len(self.buffer)
-            if self.exhausted or not self._refill():
-                return
-
-
-class Extractor:
-    """Walks the tar members of a stream, refusing unsafe ones, writing the rest."""
-
-    def __init__(
-        self,
-        destination: Path | None,
-        stream: GzipStream,
-        progress: ProgressCallback | None,
-        archive_size: int,
-        files_total: int,
-    ) -> None:
-        self.root = str(destination) if destination is not None else None
-        self.stream = stream
-        self.progress = progress
-        self.archive_size = archive_size
-        self.files_total = files_total
-        self.outcome = Outcome()
-        self.folders: list[tuple[str, int, int]] = []
-        self.last_report = 0.0
-        self.label = stream.label
-        # Small files are written by two threads while this one parses the next
-        # members: the system calls release the GIL, so the two overlap.
-        self.writers = ThreadPoolExecutor(2, "jellycell-restore") if self.root else None
-        self.writes: deque[Future[None]] = deque()
-
-    def _refuse(self, member: str, why: str) -> CheckpointError:
-        return CheckpointError(
-            f"{self.label} holds an unsafe member {member!r} ({why}); nothing was restored",
-            "damaged",
-        )
-
-    def run(self) -> Outcome:
-        """Process every member up to the end-of-archive marker."""
-        try:
-            return self._run()
-        finally:
-            if self.writers is not None:
-                for write in self.writes:
-                    write.cancel()
-                self.writers.shutdown(wait=True)
-
-    def _run(self) -> Outcome:
-        extended: dict[str, str] = {}
-        while True:
-            try:
-                member = parse_header(self.stream.read_exact(BLOCK))
-            except HeaderError as error:
-                raise self.stream._damaged(f"bad tar header: {error}") from None
-            if member is None:
-                break
-            kind = member.typeflag
-            if kind in (b"x", b"L", b"K", b"g"):
-                if member.size > _EXTENDED_LIMIT:
-                    raise self.stream._damaged(f"an extended header of {member.size} bytes")
-                payload = self.stream.read_exact(member.size + padding(member.size))[: member.size]
-                if kind == b"x":
-                    try:
-                        extended.update(parse_pax(payload))
-                    except HeaderError as error:
-                        raise self.stream._damaged(str(error)) from None
-                elif kind == b"L":
-                    extended["path"] = payload.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-                elif kind == b"K":
-                    extended["linkpath"] = payload.split(b"\0", 1)[0].decode(
-                        "utf-8", "surrogateescape"
-                    )
-                continue
-            _apply_extended(member, extended)
-            extended = {}
-            self._member(member)
-            self._tick(False)
-        self._wait_for_writes()
-        self._check_links()
-        self._finish_folders()
-        self._tick(True)
-        return self.outcome
-
-    def _member(self, member: Member) -> None:
-        name = self._safe_name(member.name)
-        kind = member.typeflag
-        if name == EMBEDDED_SUMMARY and kind in _REGULAR_TYPES:
-            self._read_summary(member)
-            return
-        if name is None:
-            if kind == b"5":
-                self._skip_data(member)
-                return
-            raise self._refuse(member.name, "an empty name")
-        self._check_parents(name, member.name)
-        previous = self.outcome.kinds.get(name)
-        if kind == b"5":
-            if previous not in (None, "dir"):
-                raise self._refuse(member.name, "a folder where the archive already put a file")
-            self._make_folder(name, member)
-        elif kind in _REGULAR_TYPES:
-            if previous in ("dir", "link"):
-                raise self._refuse(
-                    member.name, "a file where the archive already put a folder or link"
-                )
-            self._write_file(name, member)
-        elif kind == b"2":
-            if previous is not None:
-                raise self._refuse(member.name, "a link over an earlier member")
-            self._make_link(name, member)
-        elif kind == b"1":
-            if previous is not None:
-                raise self._refuse(member.name, "a hard link over an earlier member")
-            self._make_hard_link(name, member)
-        else:
-            raise self._refuse(member.name, f"a {type_name(kind)}, which a checkpoint never holds")
-
-    def _safe_name(self, raw: str) -> str | None:
-        if "\0" in raw or raw.startswith("/") or ("\\" in raw and raw.startswith("\\")):
-            raise self._refuse(raw, "an absolute path")
-        parts = [part for part in raw.split("/") if part not in ("", ".")]
-        if any(part == ".." for part in parts):
-            raise self._refuse(raw, "a path that climbs out with '..'")
-        return "/".join(parts) or None
-
-    def _check_parents(self, name: str, raw: str) -> None:
-        parts = name.split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
-            kind = self.outcome.kinds.get(parent)
-            if kind == "link":
-                raise self._refuse(raw, f"it would be written through the link {parent!r}")
-            if kind == "file":
-                raise self._refuse(raw, f"its folder {parent!r} is a file in the archive")
-            if kind is None:
-                self.outcome.kinds[parent] = "dir"
-                if self.root is not None:
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(os.path.join(self.root, parent), 0o755)
-
-    def _make_folder(self, name: str, member: Member) -> None:
-        self._skip_data(member)
-        self.outcome.kinds[name] = "dir"
-        if self.root is not None:
-            path = os.path.join(self.root, name)
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(path, 0o700)
-            self.folders.append((path, (member.mode & 0o755) | 0o700, member.mtime))
-
-    def _wait_for_writes(self, limit: int = 0) -> None:
-        while len(self.writes) > limit:
-            self.writes.popleft().result()
-
-    def _write_file(self, name: str, member: Member) -> None:
-        handed_over = _HAND_OVER <= member.size <= _SMALL_FILE
-        if self.writers is not None and handed_over and name not in self.outcome.kinds:
-            data = self.stream.read_exact(member.size)
-            self.stream.read_exact(padding(member.size))
-            path = os.path.join(self.root or "", name)
-            mode = (member.mode & 0o755) | 0o600
-            self.writes.append(self.writers.submit(_write_small, path, data, mode, member.mtime))
-            self._wait_for_writes(limit=64)
-            self.outcome.kinds[name] = "file"
-            self.outcome.digests[name] = hashlib.sha256(data).hexdigest()
-            self.outcome.files += 1
-            return
-        if name in self.outcome.kinds:
-            self._wait_for_writes()  # a later member of the same name replaces the earlier
-        digest = hashlib.sha256()
-        if self.root is None:
-            for piece in self.stream.chunks(member.size):
-                digest.update(piece)
-        else:
-            path = os.path.join(self.root, name)
-            if name in self.outcome.kinds:
-                os.unlink(path)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            mode = (member.mode & 0o755) | 0o600
-            fd = os.open(path, flags, mode)
-            try:
-                for piece in self.stream.chunks(member.size):
-                    digest.update(piece)
-                    _write_all(fd, piece)  # loops: a short write on a full disk is no success
-                if mode & _UMASK:
-                    os.fchmod(fd, mode)
-                os.utime(fd, (member.mtime, member.mtime))
-            finally:
-                os.close(fd)
-        self.stream.read_exact(padding(member.size))
-        self.outcome.kinds[name] = "file"
-        self.outcome.digests[name] = digest.hexdigest()
-        self.outcome.files += 1
-
-    def _make_link(self, name: str, member: Member) -> None:
-        self._skip_data(member)
-        link = member.link
-        if not link or link.startswith("/"):
-            raise self._refuse(member.name, f"a link to the absolute path {link!r}")
-        if "\0" in link:
-            raise self._refuse(member.name, "a link whose target holds a NUL byte")
-        landing = os.path.normpath(os.path.join(os.path.dirname(name), link))
-        if landing == ".." or landing.startswith("../") or landing.startswith("/"):
-            raise self._refuse(member.name, f"a link that leads out of the target ({link!r})")
-        if self.root is not None:
-            os.symlink(link, os.path.join(self.root, name))
-        self.outcome.kinds[name] = "link"
-        self.outcome.links[name] = link
-        self.outcome.files += 1
-
-    def _check_links(self) -> None:
-        """Refuse links that leave the target once followed through the archive's other links.
-
-        Each link is checked on its own when it is made, but a link may lead
-        through another (``a -> x/up/..`` with ``x/up -> ..``), and a later
-        member may complete such a chain, so the whole set is judged at the end.
-        """
-        for name, link in self.outcome.links.items():
-            if self._landing(name) is None:
-                raise self._refuse(
-                    name, f"a link that leads out of the target or round a loop ({link!r})"
-                )
-
-    def _landing(self, name: str) -> str | None:
-        """Where link ``name`` ends up, following the archive's links; ``None`` if outside."""
-        pending = list(reversed([*name.split("/")[:-1], *self.outcome.links[name].split("/")]))
-        resolved: list[str] = []
-        hops = 0
-        while pending:
-            part = pending.pop()
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if not resolved:
-                    return None
-                resolved.pop()
-                continue
-            resolved.append(part)
-            link = self.outcome.links.get("/".join(resolved))
-            if link is not None:
-                hops += 1
-                if hops > _LINK_HOPS or link.startswith("/"):
-                    return None
-                resolved.pop()
-                pending.extend(reversed(link.split("/")))
-        return "/".join(resolved)
-
-    def _make_hard_link(self, name: str, member: Member) -> None:
-        self._skip_data(member)
-        try:
-            target = self._safe_name(member.link)
-        except CheckpointError:  # name the member, not its target, in the refusal
-            target = None
-        if target is None or self.outcome.kinds.get(target) != "file":
-            raise self._refuse(member.name, f"a hard link to {member.link!r}, not an earlier file")
-        if self.root is not None:
-            self._wait_for_writes()
-            os.link(os.path.join(self.root, target), os.path.join(self.root, name))
-        self.outcome.kinds[name] = "file"
-        self.outcome.digests[name] = self.outcome.digests[target]
-        self.outcome.files += 1
-
-    def _skip_data(self, member: Member) -> None:
-        if member.size:
-            for _ in self.stream.chunks(member.size + padding(member.size)):
-                pass
-
-    def _read_summary(self, member: Member) -> None:
-        if member.size > _SUMMARY_LIMIT:
-            raise self._refuse(member.name, "a checkpoint.json too large to be one")
-        body = self.stream.read_exact(member.size)
-        self.stream.read_exact(padding(member.size))
-        try:
-            data = json.loads(body)
-            if isinstance(data, dict):
-                data.setdefault("size_bytes", self.archive_size)
-            self.outcome.summary = CheckpointSummary.model_validate(data)
-        except (ValueError, ValidationError):
-            raise self.stream._damaged("its checkpoint.json cannot be read") from None
-
-    def _finish_folders(self) -> None:
-        # Folder modes and times last: a read-only folder would refuse its files.
-        for path, mode, mtime in reversed(self.folders):
-            os.chmod(path, mode)
-            os.utime(path, (mtime, mtime))
-
-    def _tick(self, force: bool) -> None:
-        if self.progress is None:
-            return
-        moment = time.monotonic()
-        if not force and moment - self.last_report < 0.1:
-            return
-        self.last_report = moment
-        phase: Phase = "restore" if self.root is not None else "verify"
-        self.progress(
-            Progress(
-                phase,
-                self.outcome.files,
-                max(self.files_total, self.outcome.files),
-                self.stream.compressed_read,
-                self.archive_size,
-            )
-        )
-
-
-def _apply_extended(member: Member, extended: dict[str, str]) -> None:
-    if "path" in extended:
-        member.name = extended["path"]
-    if "linkpath" in extended:
-        member.link = extended["linkpath"]
-    if "size" in extended:
-        try:
-            member.size = int(extended["size"])
-        except ValueError:
-            raise HeaderError("malformed PAX size") from None
-
-
-def _write_small(path: str, data: bytes, mode: int, mtime: int) -> None:
-    """Write one small file whole; run on a writer thread."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, mode)
-    try:
-        _write_all(fd, data)
-        if mode & _UMASK:
-            os.fchmod(fd, mode)
-        os.utime(fd, (mtime, mtime))
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    if not members_checked:
+        _check_members(archive, summary.index.members)

@@ -16,6 +16,8 @@ from hostile_archives import Member, folder, gz, regular, special, tar_of
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive import CheckpointError
 
+pytestmark = pytest.mark.usefixtures("reading")
+
 
 def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> Member:
     info = tarfile.TarInfo(name)

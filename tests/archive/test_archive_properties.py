@@ -14,8 +14,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from jellycell_jupyter.archive import CheckpointError
+from jellycell_jupyter.archive.extract import Extractor, GzipStream
 from jellycell_jupyter.archive.names import check_existing_name, sanitize_name
-from jellycell_jupyter.archive.reader import Extractor, GzipStream
 
 SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 

@@ -12,6 +12,8 @@ import pytest
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive import CheckpointError
 
+pytestmark = pytest.mark.usefixtures("reading")
+
 CHECKPOINTS = ".jellycell/checkpoints"
 
 

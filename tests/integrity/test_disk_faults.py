@@ -24,6 +24,8 @@ from integrity_trees import comparable_state, describe_difference
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive import writer
 
+pytestmark = pytest.mark.usefixtures("reading")
+
 
 def checkpoints_of(project: Path) -> Path:
     """The project's checkpoints folder."""

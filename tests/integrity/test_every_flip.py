@@ -12,7 +12,7 @@ from jellycell_jupyter import archive
 
 @pytest.mark.parametrize("keep_sidecar", [True, False], ids=["sidecar", "no-sidecar"])
 def test_a_flip_anywhere_in_the_data_members_is_refused(
-    project: Path, tmp_path: Path, keep_sidecar: bool
+    project: Path, tmp_path: Path, keep_sidecar: bool, reading: str
 ) -> None:
     made = archive.create(project, name="good")
     good = Path(made.path).read_bytes()
@@ -22,7 +22,8 @@ def test_a_flip_anywhere_in_the_data_members_is_refused(
     checkpoints = Path(made.path).parent
     assert data_end > 0
 
-    for offset in range(0, data_end, 3):
+    # Read in runs, each try starts processes: every 23rd byte still hits every member.
+    for offset in range(0, data_end, 3 if reading == "one pass" else 23):
         damaged = bytearray(good)
         damaged[offset] ^= 0x10
         (checkpoints / "flipped.tar.gz").write_bytes(bytes(damaged))

@@ -27,6 +27,8 @@ from integrity_trees import describe_difference, tree_state
 
 from jellycell_jupyter import archive
 
+pytestmark = pytest.mark.usefixtures("reading")
+
 # Few, short names collide often, which is what makes links lead through one another;
 # one member in eight is drawn from every odd segment instead.
 PLAIN_SEGMENTS = ["a", "b", "é"]

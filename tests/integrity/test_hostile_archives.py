@@ -32,6 +32,8 @@ from integrity_trees import comparable_state, describe_difference, tree_state
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive.writer import read_index
 
+pytestmark = pytest.mark.usefixtures("reading")
+
 
 @pytest.fixture
 def outside(tmp_path: Path) -> Path:
