@@ -51,8 +51,8 @@ _SMALL_FILE = 1 << 20
 # writing it, which is a few system calls.
 _HAND_OVER = 64 << 10
 _LINK_HOPS = 40  # as many links as the kernel follows in one path before giving up
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 Part = Literal["whole", "inner", "last"]
@@ -71,7 +71,8 @@ class Outcome:
     digests: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
-    folders: list[tuple[str, int, int]] = field(default_factory=list)
+    # Path, mode, time, and whether the folder was made with that mode already.
+    folders: list[tuple[str, int, int, bool]] = field(default_factory=list)
 
 
 class GzipStream:
@@ -410,9 +411,13 @@ class Extractor:
         self.outcome.kinds[name] = "dir"
         if self.root is not None:
             path = os.path.join(self.root, name)
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(path, 0o700)
-            self.folders.append((path, (member.mode & 0o755) | 0o700, member.mtime))
+            mode = (member.mode & 0o755) | 0o700
+            try:
+                os.mkdir(path, mode)
+                exact = not mode & UMASK
+            except FileExistsError:
+                exact = False
+            self.folders.append((path, mode, member.mtime, exact))
 
     def _wait_for_writes(self, limit: int = 0) -> None:
         while len(self.writes) > limit:
@@ -448,7 +453,7 @@ class Extractor:
                 for piece in self.stream.chunks(member.size):
                     digest.update(piece)
                     _write_all(fd, piece)  # loops: a short write on a full disk is no success
-                if mode & _UMASK:
+                if mode & UMASK:
                     os.fchmod(fd, mode)
                 os.utime(fd, (member.mtime, member.mtime))
             finally:
@@ -541,7 +546,7 @@ def _write_small(path: str, data: bytes, mode: int, mtime: int) -> None:
     fd = os.open(path, flags, mode)
     try:
         _write_all(fd, data)
-        if mode & _UMASK:
+        if mode & UMASK:
             os.fchmod(fd, mode)
         os.utime(fd, (mtime, mtime))
     finally:
@@ -599,13 +604,14 @@ def _landing(name: str, links: dict[str, str]) -> str | None:
     return "/".join(resolved)
 
 
-def finish_folders(folders: list[tuple[str, int, int]]) -> None:
+def finish_folders(folders: list[tuple[str, int, int, bool]]) -> None:
     """Give folders their modes and times, deepest last made first, once their files are in.
 
     Last, because a read-only folder would refuse its files.
     """
-    for path, mode, mtime in reversed(folders):
-        os.chmod(path, mode)
+    for path, mode, mtime, exact in reversed(folders):
+        if not exact:
+            os.chmod(path, mode)
         os.utime(path, (mtime, mtime))
 
 
@@ -640,7 +646,10 @@ _RESULT = struct.Struct("<cQ")
 
 def serve_run() -> None:
     """Read one run as a request on stdin asks, answering on stdout."""
-    request = pickle.load(sys.stdin.buffer)
+    try:
+        request = pickle.load(sys.stdin.buffer)
+    except EOFError:
+        return  # not needed after all
     out = sys.stdout.buffer
 
     def report(step: Progress) -> None:

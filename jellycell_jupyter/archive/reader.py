@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import secrets
 import shutil
 import stat
@@ -27,9 +28,12 @@ from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
+from isal import isal_zlib
+
 from .durable import os_error
 from .errors import CheckpointError
 from .extract import (
+    UMASK,
     Extractor,
     GzipStream,
     Outcome,
@@ -49,7 +53,7 @@ from .reports import (
     index_row_in,
 )
 from .store import ProjectLike, archive_path, as_project, default_restore_target, read_sidecar
-from .tarformat import HeaderError
+from .tarformat import BLOCK, HeaderError
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +63,15 @@ log = logging.getLogger(__name__)
 PARALLEL_BYTES = 32 << 20
 PARALLEL_FILES = 4000
 PROCESSES = min(os.cpu_count() or 1, 4)
-# Rough costs of reading a run, used to share the work out evenly.
+# Rough costs of reading a run, used to share the work out evenly. Besides
+# its own run, the first process reads the index (a cost per entry), hashes
+# the whole archive (per compressed byte) and finishes the folders.
 _COST_PER_ENTRY = 40e-6
 _COST_PER_BYTE = 4e-9
-# Besides its own run, the first process hashes the whole archive, reads the
-# index and finishes the folders, so it takes a little less of the members.
-_FIRST_SHARE = 0.85
+_FIRST_COST_PER_ENTRY = 6e-6
+_FIRST_COST_PER_BYTE = 1e-9
+_INDEX_START = re.compile(r'"index":\{"format":"[^"]*","members":')
+READ_AHEAD = 64 << 20  # the start of checkpoint.json read for a glance at its index
 _DISK_FULL = {28, 122, 30}  # ENOSPC, EDQUOT, EROFS: reading again would fail the same way
 
 
@@ -98,11 +105,12 @@ def restore(
     created_parents = _make_parents(target.parent)
     staging = target.parent / f".{target.name}.restoring-{secrets.token_hex(4)}"
     try:
-        staging.mkdir()
+        staging.mkdir(0o700)  # nobody else looks in while it fills
         outcome = _extract(source, staging, progress)
         if existing:
             _merge(staging, target)
         else:
+            staging.chmod(0o777 & ~UMASK)
             _move_into_place(staging, target)
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
@@ -315,7 +323,7 @@ def _extract(
             log.debug("reading %s in one pass: %s", archive.name, why)
             if destination is not None:
                 shutil.rmtree(destination)
-                destination.mkdir()
+                destination.mkdir(0o700)
         else:
             _check_index(archive, outcome, members_checked=True)
             return outcome
@@ -385,19 +393,27 @@ def _extract_in_runs(
     """
     index_offset = sidecar.index_offset or 0
     destination_text = str(destination) if destination is not None else None
-    tail = _read_tail(archive, destination, size, index_offset)
-    index = tail.summary.index if tail.summary is not None else None
-    if index is None:
-        raise Unfit("the archive has no index")
-    runs = _plan_runs(index.members, index.groups, index_offset, processes)
-    if runs is None:
-        raise Unfit("the index does not tile the archive")
-
-    digest = _Digest(archive)
     workers: list[_Worker] = []
+    digest: _Digest | None = None
     try:
-        for members in runs[1:]:
-            workers.append(_Worker(archive, destination_text, members))
+        # The processes start while this one finds their work in the index.
+        workers = [_Worker() for _ in range(processes - 1)]
+        members, groups = _glance_at_index(archive, index_offset)
+        runs = _plan_runs(members, groups, index_offset, processes)
+        if runs is None:
+            raise Unfit("the index does not tile the archive")
+        digest = _Digest(archive)
+        for worker, run in zip(workers, runs[1:], strict=False):
+            worker.send(archive, destination_text, run)
+        for spare in workers[len(runs) - 1 :]:
+            spare.stop()
+        del workers[len(runs) - 1 :]
+        # Now, while they work, the index is read properly and checked against
+        # the glance that shared the work out.
+        tail = _read_tail(archive, destination, size, index_offset)
+        index = tail.summary.index if tail.summary is not None else None
+        if index is None or index.members != members or index.groups != groups:
+            raise Unfit("the index read properly is not the one glanced at")
 
         def others() -> tuple[int, int]:
             return (
@@ -417,7 +433,8 @@ def _extract_in_runs(
     finally:
         for worker in workers:
             worker.stop()
-        digest.stop()
+        if digest is not None:
+            digest.stop()
     outcome = _combine(archive, outcomes)
     if destination is not None:
         for name, link in outcome.links.items():
@@ -430,6 +447,41 @@ def _extract_in_runs(
         phase: Phase = "restore" if destination is not None else "verify"
         progress(Progress(phase, outcome.files, outcome.files, size, size))
     return outcome
+
+
+def _glance_at_index(archive: Path, offset: int) -> tuple[list[list[int]], list[list[int]]]:
+    """The members and groups of the index, found quickly in ``checkpoint.json``.
+
+    Only what shares the work out; the whole index is read and checked after.
+    """
+    try:
+        with open(archive, "rb") as handle:
+            handle.seek(offset)
+            decompressor = isal_zlib.decompressobj(31)
+            pieces: list[bytes] = []
+            seen = 0
+            while seen < READ_AHEAD and not decompressor.eof:
+                data = handle.read(1 << 18)
+                if not data:
+                    break
+                pieces.append(decompressor.decompress(data))
+                seen += len(pieces[-1])
+                if b',"entries":' in pieces[-1] or b',"entries":' in b"".join(pieces[-2:]):
+                    break
+        body = b"".join(pieces)[BLOCK:].decode("utf-8", "replace")
+        found = _INDEX_START.search(body)
+        if found is None:
+            raise ValueError("no index")
+        decoder = json.JSONDecoder()
+        members, end = decoder.raw_decode(body, found.end())
+        if not body.startswith(',"groups":', end):
+            raise ValueError("no groups")
+        groups, _ = decoder.raw_decode(body, end + len(',"groups":'))
+    except (OSError, ValueError, isal_zlib.error) as problem:  # type: ignore[misc]
+        raise Unfit(f"no index at a glance: {problem}") from None
+    if not isinstance(members, list) or not isinstance(groups, list):
+        raise Unfit("no index at a glance")
+    return members, groups
 
 
 def _read_tail(archive: Path, destination: Path | None, size: int, offset: int) -> Outcome:
@@ -484,15 +536,14 @@ def _plan_runs(
         costs.append(group[1] * _COST_PER_ENTRY + tar_length * _COST_PER_BYTE)
     if next_member != len(members):
         return None
-    shares = [_FIRST_SHARE, *([1.0] * (processes - 1))]
-    total = sum(costs)
+    entries = sum(group[1] for group in groups)
+    first_extra = entries * _FIRST_COST_PER_ENTRY + end * _FIRST_COST_PER_BYTE
+    share = (sum(costs) + first_extra) / processes
     borders = [0]
-    spent = 0.0
-    share_end = total * shares[0] / sum(shares)
+    spent = first_extra
     for number, cost in enumerate(costs):
-        if spent >= share_end and len(borders) < processes:
+        if spent >= share * len(borders) and len(borders) < processes:
             borders.append(starts[number])
-            share_end += total * shares[len(borders) - 1] / sum(shares)
         spent += cost
     borders.append(len(members))
     runs = [members[a:b] for a, b in pairwise(borders) if b > a]
@@ -538,7 +589,7 @@ class _Digest:
 class _Worker:
     """A process of our own reading one run (``python -m jellycell_jupyter.archive.extract``)."""
 
-    def __init__(self, archive: Path, destination: str | None, members: list[list[int]]) -> None:
+    def __init__(self) -> None:
         # The package is found where this copy of it is, whatever the caller's path.
         package_home = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
@@ -559,6 +610,9 @@ class _Worker:
             raise Unfit(f"no process could be started: {error}") from None
         self._answer: Outcome | str = "the reading process gave no answer"
         self._reader = threading.Thread(target=self._read, daemon=True)
+
+    def send(self, archive: Path, destination: str | None, members: list[list[int]]) -> None:
+        """Ask the process to read ``members`` of ``archive`` (into ``destination``)."""
         request = {
             "archive": str(archive),
             "destination": destination,
@@ -596,8 +650,9 @@ class _Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        self._reader.join()
-        for pipe in (self.process.stdout, self.process.stderr):
+        if self._reader.ident is not None:
+            self._reader.join()
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             if pipe is not None:
                 pipe.close()
 

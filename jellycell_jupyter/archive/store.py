@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 ProjectLike = Project | str | os.PathLike[str]
 
+_SIDECAR_READ = 16 << 10
+_SIDECAR_LIMIT = 64 << 20  # a sidecar lists skipped and changed paths, never more than this
+
 
 def as_project(project: ProjectLike) -> Project:
     """Accept a :class:`Project` or any path inside one."""
@@ -145,7 +148,15 @@ def _sidecar_fields(archive: str) -> dict[str, Any] | None:
     try:
         fd = os.open(archive[: -len(ARCHIVE_SUFFIX)] + SIDECAR_SUFFIX, os.O_RDONLY)
         try:
-            data = json.loads(os.read(fd, 1 << 20))
+            # A sidecar is small: asking for more than it holds costs a large
+            # allocation per read, which adds up over a thousand checkpoints.
+            text = os.read(fd, _SIDECAR_READ)
+            while len(text) % _SIDECAR_READ == 0 and len(text) < _SIDECAR_LIMIT:
+                more = os.read(fd, _SIDECAR_READ)
+                if not more:
+                    break
+                text += more
+            data = json.loads(text)
         finally:
             os.close(fd)
     except (OSError, ValueError):

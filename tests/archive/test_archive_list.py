@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,3 +190,18 @@ def test_a_name_being_worked_on_elsewhere_is_a_conflict(project: Path, checkpoin
     assert sorted(os.listdir(checkpoints)) == ["busy.json", "busy.tar.gz"]
     assert archive.delete(project, "busy").deleted
     assert archive.create(project, name="fresh").name == "fresh"
+
+
+@pytest.mark.parametrize("skipped", [0, 300, 4000])
+def test_sidecars_of_any_length_are_read_whole(project: Path, skipped: int) -> None:
+    made = archive.create(project, name="long", message="a long sidecar")
+    sidecar = Path(made.path).with_name("long.json")
+    data = json.loads(sidecar.read_text())
+    data["skipped"] = [{"path": f"data/{n:05d}.tmp", "reason": "junk"} for n in range(skipped)]
+    sidecar.write_text(json.dumps(data))
+    assert skipped < 4000 or sidecar.stat().st_size > 8 * 16 << 10
+
+    [entry] = archive.list_checkpoints(project).checkpoints
+
+    assert entry.status == "ok"
+    assert (entry.message, entry.files) == ("a long sidecar", made.files)
