@@ -13,10 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import pickle
 import queue
-import struct
-import sys
 import threading
 import time
 import zlib
@@ -25,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from isal import isal_zlib
 
@@ -633,73 +630,25 @@ def read_run(
             stream.close()
 
 
-# -- a run in a process of its own -------------------------------------------------
-#
-# The parent writes one pickled request on our stdin; we answer on stdout with
-# progress records (b"P", files, compressed bytes) and one result (b"R", length,
-# pickled plain data). Any problem is reported as unfit, and the parent reads
-# the archive in one pass instead, which names the problem precisely.
-
-_PROGRESS = struct.Struct("<cQQ")
-_RESULT = struct.Struct("<cQ")
+# -- a run in a helper process -------------------------------------------------------
 
 
-def serve_run() -> None:
-    """Read one run as a request on stdin asks, answering on stdout."""
-    try:
-        request = pickle.load(sys.stdin.buffer)
-    except EOFError:
-        return  # not needed after all
-    out = sys.stdout.buffer
-
-    def report(step: Progress) -> None:
-        out.write(_PROGRESS.pack(b"P", step.files_done, step.bytes_done))
-        out.flush()
-
+def _serve_run(request: Any, report: Callable[[int, int], None]) -> tuple[str, Any]:
+    """Read the run a request names; ``("unfit", why)`` for anything it cannot judge alone."""
     try:
         outcome = read_run(
             request["archive"],
             request["destination"],
             request["label"],
             request["members"],
-            report,
-        )
-        answer: tuple[str, Any] = (
-            "ok",
-            (outcome.files, outcome.digests, outcome.kinds, outcome.links, outcome.folders),
+            lambda step: report(step.files_done, step.bytes_done),
         )
     except (Unfit, CheckpointError, HeaderError, OSError) as problem:
-        answer = ("unfit", str(problem))
-    body = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_RESULT.pack(b"R", len(body)) + body)
-    out.flush()
-
-
-def answer_of(pipe: IO[bytes], progress: list[int]) -> Outcome | str:
-    """Read a serving process's answer from ``pipe``, keeping ``progress`` current.
-
-    Returns the run's outcome, or why it could not be read on its own.
-    """
-    while True:
-        kind = pipe.read(1)
-        if kind == b"P":
-            rest = pipe.read(_PROGRESS.size - 1)
-            if len(rest) != _PROGRESS.size - 1:
-                return "the reading process stopped"
-            _, progress[0], progress[1] = _PROGRESS.unpack(kind + rest)
-        elif kind == b"R":
-            rest = pipe.read(_RESULT.size - 1)
-            if len(rest) != _RESULT.size - 1:
-                return "the reading process stopped"
-            body = pipe.read(_RESULT.unpack(kind + rest)[1])
-            status, data = pickle.loads(body)
-            if status != "ok":
-                return str(data)
-            files, digests, kinds, links, folders = data
-            return Outcome(files, None, digests, kinds, links, folders)
-        else:
-            return "the reading process stopped"
+        return ("unfit", str(problem))
+    return ("ok", (outcome.files, outcome.digests, outcome.kinds, outcome.links, outcome.folders))
 
 
 if __name__ == "__main__":
-    serve_run()
+    from .helpers import serve
+
+    serve(_serve_run)

@@ -13,12 +13,10 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import re
 import secrets
 import shutil
 import stat
-import subprocess
 import sys
 import threading
 import time
@@ -38,12 +36,12 @@ from .extract import (
     GzipStream,
     Outcome,
     Unfit,
-    answer_of,
     check_links,
     finish_folders,
     read_run,
     unsafe,
 )
+from .helpers import Helper
 from .progress import Phase, Progress, ProgressCallback
 from .project import Project
 from .reports import (
@@ -587,74 +585,34 @@ class _Digest:
 
 
 class _Worker:
-    """A process of our own reading one run (``python -m jellycell_jupyter.archive.extract``)."""
+    """A helper process reading one run (``python -m jellycell_jupyter.archive.extract``)."""
 
     def __init__(self) -> None:
-        # The package is found where this copy of it is, whatever the caller's path.
-        package_home = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            part for part in (package_home, env.get("PYTHONPATH", "")) if part
-        )
-        self.progress = [0, 0]
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "jellycell_jupyter.archive.extract"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                close_fds=True,
-            )
-        except OSError as error:
-            raise Unfit(f"no process could be started: {error}") from None
-        self._answer: Outcome | str = "the reading process gave no answer"
-        self._reader = threading.Thread(target=self._read, daemon=True)
+        self.helper = Helper("jellycell_jupyter.archive.extract")
+        self.progress = self.helper.progress
 
     def send(self, archive: Path, destination: str | None, members: list[list[int]]) -> None:
         """Ask the process to read ``members`` of ``archive`` (into ``destination``)."""
-        request = {
-            "archive": str(archive),
-            "destination": destination,
-            "label": archive.name,
-            "members": members,
-        }
-        assert self.process.stdin is not None
-        try:
-            with self.process.stdin as pipe:
-                pipe.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:
-            pass  # it died at once; its answer says so
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        with contextlib.suppress(Exception):
-            self._answer = answer_of(self.process.stdout, self.progress)
+        self.helper.send(
+            {
+                "archive": str(archive),
+                "destination": destination,
+                "label": archive.name,
+                "members": members,
+            }
+        )
 
     def outcome(self) -> Outcome:
         """Wait for the run's outcome; :class:`Unfit` if it could not be read on its own."""
-        self._reader.join()
-        answer = self._answer
-        self.process.wait()
-        if isinstance(answer, str):
-            assert self.process.stderr is not None
-            detail = self.process.stderr.read().decode(errors="replace").strip()
-            if detail:
-                log.debug("the process reading a run said: %s", detail)
-            raise Unfit(answer)
-        return answer
+        status, data = self.helper.answer()
+        if status != "ok":
+            raise Unfit(str(data))
+        files, digests, kinds, links, folders = data
+        return Outcome(files, None, digests, kinds, links, folders)
 
     def stop(self) -> None:
-        """End the process (at once if it is still running) and its pipes."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        if self._reader.ident is not None:
-            self._reader.join()
-        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if pipe is not None:
-                pipe.close()
+        """End the process, at once if it is still running."""
+        self.helper.stop()
 
 
 def _combine(archive: Path, outcomes: list[Outcome]) -> Outcome:

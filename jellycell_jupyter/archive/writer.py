@@ -33,6 +33,7 @@ from isal import igzip, isal_zlib
 from .durable import fsync_dir, os_error, publish_exclusively, reservation, write_file_atomically
 from .errors import CheckpointError
 from .gzipmember import LEVEL, compress_member, stored_member
+from .helpers import Helper
 from .names import ARCHIVE_SUFFIX, auto_name, sanitize_name
 from .progress import Progress, ProgressCallback
 from .project import Project
@@ -56,6 +57,14 @@ READ_ATTEMPTS = 3
 SQLITE_PATIENCE = 60.0  # seconds a create waits for a database another program holds locked
 _SIZE_WIDTH = 20
 _NO_REUSE: dict[str, Any] = {}
+# A create whose groups would take this long (estimated, in seconds) shares
+# the last of them with a helper process, which writes their members into a
+# file of its own that is then appended; the costs below share them evenly.
+HELPER_FROM = 0.6
+_COST_PER_FILE = 35e-6
+_COST_PER_BYTE = 2.5e-9
+_COST_PER_REUSED = 2e-6
+_HELPER_START = 0.2  # seconds before a helper has imported what it needs
 
 
 def create(
@@ -133,8 +142,9 @@ def _create_reserved(
         scan = scan_project(project)
         previous = _previous_index(project)
         scratch = folder / f".{stem}.sqlite.partial"
+        helped = folder / f".{stem}.helped.partial"
         with open(partial, "wb") as output:
-            writer = ArchiveWriter(output, previous, progress, scratch)
+            writer = ArchiveWriter(output, previous, progress, scratch, helped)
             try:
                 writer.write_entries(scan.entries, scan.total_bytes)
             except StalePrevious as stale:
@@ -143,7 +153,7 @@ def _create_reserved(
                 log.warning("not copying from %s: %s", previous and previous.path, stale)
                 output.seek(0)
                 output.truncate()
-                writer = ArchiveWriter(output, None, progress, scratch)
+                writer = ArchiveWriter(output, None, progress, scratch, helped)
                 writer.write_entries(scan.entries, scan.total_bytes)
             summary = writer.finish(project, now, message, scan)
             output.flush()
@@ -241,11 +251,15 @@ class ArchiveWriter:
         previous: PreviousArchive | None,
         progress: ProgressCallback | None,
         sqlite_scratch: Path,
+        helped: Path | None = None,
     ) -> None:
         self.output = output
         self.previous = previous
         self.report_progress = progress
         self.sqlite_scratch = sqlite_scratch
+        # Where a helper process writes the members of its groups; None: no helper.
+        self.helped = helped
+        self.helper_progress = [0, 0]
         self.threads = max(1, os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="jellycell-compress")
         self.pending: deque[tuple[Future[bytes], int]] = deque()
@@ -290,47 +304,173 @@ class ArchiveWriter:
     # -- entries -----------------------------------------------------------------
 
     def write_entries(self, entries: list[Entry], bytes_total: int) -> None:
-        """Write every entry, grouping small ones and cutting large ones into pieces."""
+        """Write every entry, grouping small ones and cutting large ones into pieces.
+
+        When there is much to do, a helper process writes the last groups
+        meanwhile, and its members are appended after these.
+        """
         self.files_total = len(entries)
         self.bytes_total = bytes_total
+        groups = list(_groups(entries))
+        split = self._helper_split(groups)
+        helper = None
         try:
-            for group in _groups(entries):
-                first_entry, first_member = len(self.entries), len(self.members) + len(self.pending)
-                if not self._copy_group(group):
-                    if (
-                        len(group) == 1
-                        and group[0].kind in ("file", "sqlite")
-                        and (group[0].kind == "sqlite" or group[0].size > GROUP_LIMIT)
-                    ):
-                        self._write_large(group[0])
-                    else:
-                        self._write_small(group)
-                members = len(self.members) + len(self.pending) - first_member
-                written = len(self.entries) - first_entry
-                if written:
-                    self.groups.append([first_entry, written, first_member, members])
-                self._tick(force=False)
+            if split < len(groups):
+                helper = self._start_helper(groups[split:])
+            for group in groups[:split]:
+                self._write_group(group)
             self._drain()
+            if helper is not None:
+                answer = helper.answer()
+                if answer[0] == "ok":
+                    self._append_helped(answer[1])
+                else:
+                    self._helper_failed(answer)
+                    for group in groups[split:]:
+                        self._write_group(group)
+                    self._drain()
         except BaseException:
             for future, _ in self.pending:
                 future.cancel()
             self.pool.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            if helper is not None:
+                helper.stop()
+                leftovers = [
+                    f"{self.sqlite_scratch}-helped",
+                    f"{self.sqlite_scratch}-helped-journal",
+                ]
+                for leftover in (str(self.helped), *leftovers):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(leftover)
 
-    def _copy_group(self, group: list[Entry]) -> bool:
-        """Copy a group unchanged since the previous checkpoint, compressed, from it."""
+    def _write_group(self, group: list[Entry]) -> None:
+        first_entry, first_member = len(self.entries), len(self.members) + len(self.pending)
+        if not self._copy_group(group):
+            if (
+                len(group) == 1
+                and group[0].kind in ("file", "sqlite")
+                and (group[0].kind == "sqlite" or group[0].size > GROUP_LIMIT)
+            ):
+                self._write_large(group[0])
+            else:
+                self._write_small(group)
+        members = len(self.members) + len(self.pending) - first_member
+        written = len(self.entries) - first_entry
+        if written:
+            self.groups.append([first_entry, written, first_member, members])
+        self._tick(force=False)
+
+    # -- a helper process for the last groups ---------------------------------------
+
+    def _helper_split(self, groups: list[list[Entry]]) -> int:
+        """Where the helper's groups begin (``len(groups)`` for no helper), by estimated cost."""
+        if self.helped is None or (os.cpu_count() or 1) < 2:
+            return len(groups)
+        costs = []
+        for group in groups:
+            if self._reusable_rows(group) is not None:
+                costs.append(len(group) * _COST_PER_REUSED)
+            else:
+                size = sum(entry.size for entry in group)
+                costs.append(len(group) * _COST_PER_FILE + size * _COST_PER_BYTE)
+        total = sum(costs)
+        if total < HELPER_FROM:
+            return len(groups)
+        # This process does its groups, then appends the helper's; the helper
+        # starts later. Both should finish together.
+        mine = (total + _HELPER_START) / 2
+        spent = 0.0
+        for number, cost in enumerate(costs):
+            if spent >= mine:
+                return number
+            spent += cost
+        return len(groups)
+
+    def _start_helper(self, groups: list[list[Entry]]) -> Helper:
+        helper = Helper("jellycell_jupyter.archive.pack")
+        self.helper_progress = helper.progress
+        helper.send(
+            {
+                "entries": [
+                    (e.name, e.path, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)
+                    for group in groups
+                    for e in group
+                ],
+                "previous": self.previous,
+                "output": str(self.helped),
+                "sqlite_scratch": f"{self.sqlite_scratch}-helped",
+            }
+        )
+        return helper
+
+    def _append_helped(self, result: dict[str, Any]) -> None:
+        """Append the helper's members and its index rows, shifted to follow ours."""
+        assert self.helped is not None
+        member_shift, entry_shift = len(self.members), len(self.entries)
+        with open(self.helped, "rb") as helped:
+            length = 0
+            while block := helped.read(1 << 20):
+                self.output.write(block)
+                self.digest.update(block)
+                length += len(block)
+        if length != result["offset"]:
+            raise CheckpointError("a helper process wrote less than it said; try again")
+        for offset, size, tar_offset, tar_length, crc in result["members"]:
+            self.members.append(
+                [offset + self.offset, size, tar_offset + self.tar_offset, tar_length, crc]
+            )
+        self.offset += result["offset"]
+        self.tar_offset += result["tar_offset"]
+        for first_entry, count, first_member, members in result["groups"]:
+            self.groups.append(
+                [first_entry + entry_shift, count, first_member + member_shift, members]
+            )
+        for row in result["entries"]:
+            row[6] += member_shift
+            self.entries.append(row)
+        self.changed += result["changed"]
+        self.vanished += result["vanished"]
+        self.reused_bytes += result["reused_bytes"]
+        self.files_done += result["files_done"]
+        self.bytes_done += result["bytes_done"]
+        self.helper_progress[:] = [0, 0]
+
+    def _helper_failed(self, answer: tuple[str, Any]) -> None:
+        """Raise what the helper met in the project; otherwise do its groups here."""
+        status, data = answer
+        if status == "refused":
+            message, kind = data
+            raise CheckpointError(message, kind)
+        if status == "oserror":
+            number, text, filename = data
+            raise OSError(number, text, filename)
+        log.debug("writing the last groups here: %s", data)
+
+    def _reusable_rows(self, group: list[Entry]) -> tuple[list[int], list[list[Any]]] | None:
+        """The previous checkpoint's group and rows for ``group``, if it is unchanged since."""
         previous = self.previous
         if previous is None:
-            return False
+            return None
         start = previous.position.get(group[0].name)
         old_group = previous.groups_by_first.get(start) if start is not None else None
         if old_group is None or old_group[1] != len(group):
-            return False
+            return None
         rows = previous.entries[old_group[0] : old_group[0] + old_group[1]]
         for entry, row in zip(group, rows, strict=True):
             if not _unchanged(entry, row):
-                return False
+                return None
+        return old_group, rows
 
+    def _copy_group(self, group: list[Entry]) -> bool:
+        """Copy a group unchanged since the previous checkpoint, compressed, from it."""
+        reusable = self._reusable_rows(group)
+        if reusable is None:
+            return False
+        old_group, rows = reusable
+        assert self.previous is not None
+        previous = self.previous
         first_member = len(self.members) + len(self.pending)
         member_shift = first_member - old_group[2]
         for row in rows:
@@ -389,10 +529,15 @@ class ArchiveWriter:
         """A file's bytes as they stood at one moment, re-read if it changed meanwhile."""
         for attempt in range(READ_ATTEMPTS):
             try:
-                with open(entry.path, "rb", opener=_open_unfollowed) as handle:
-                    before = os.fstat(handle.fileno())
-                    data = handle.read()
-                    after = os.fstat(handle.fileno())
+                # Plain system calls: for thousands of small files, a file
+                # object per file costs more than reading them.
+                fd = _open_unfollowed(entry.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    before = os.fstat(fd)
+                    data = _read_to_end(fd, before.st_size)
+                    after = os.fstat(fd)
+                finally:
+                    os.close(fd)
             except FileNotFoundError:
                 self.vanished.append(entry.name)
                 return None
@@ -609,9 +754,14 @@ class ArchiveWriter:
         if not force and moment - self.last_report < 0.1:
             return
         self.last_report = moment
+        files, done = self.helper_progress
         self.report_progress(
             Progress(
-                "archive", self.files_done, self.files_total, self.bytes_done, self.bytes_total
+                "archive",
+                self.files_done + files,
+                self.files_total,
+                self.bytes_done + done,
+                self.bytes_total,
             )
         )
 
@@ -667,6 +817,14 @@ def _open_unfollowed(path: str, flags: int) -> int:
         if error.errno != errno.ELOOP:
             raise
         raise FileNotFoundError(errno.ENOENT, "replaced by a link while archived", path) from None
+
+
+def _read_to_end(fd: int, expected: int) -> bytes:
+    """Everything left in ``fd``, which is expected to hold ``expected`` bytes."""
+    pieces = [os.read(fd, expected + 1)]
+    while pieces[-1]:
+        pieces.append(os.read(fd, max(expected, 1 << 16)))
+    return pieces[0] if len(pieces) == 2 else b"".join(pieces)
 
 
 def _backup_database(path: str, mode: str, scratch: str) -> None:
@@ -735,4 +893,45 @@ def _unreadable(entry: Entry, error: OSError) -> CheckpointError:
         f"cannot read {entry.name}: {error.strerror}; fix its permissions or move it "
         "out of the project, then try again",
         "environment",
+    )
+
+
+def write_helped(request: dict[str, Any], report: Callable[[int, int], None]) -> tuple[str, Any]:
+    """A helper's part of a create: the groups of ``request``, into a file of their own."""
+    entries = [Entry(*fields) for fields in request["entries"]]
+    total = sum(entry.size for entry in entries)
+
+    def progress(step: Progress) -> None:
+        report(step.files_done, step.bytes_done)
+
+    scratch = Path(request["sqlite_scratch"])
+    try:
+        with open(request["output"], "wb") as output:
+            writer = ArchiveWriter(output, request["previous"], progress, scratch)
+            try:
+                writer.write_entries(entries, total)
+            except StalePrevious:
+                output.seek(0)
+                output.truncate()
+                writer = ArchiveWriter(output, None, progress, scratch)
+                writer.write_entries(entries, total)
+            writer.pool.shutdown(wait=True)
+    except CheckpointError as error:
+        return ("refused", (error.message, error.kind))
+    except OSError as error:
+        return ("oserror", (error.errno, error.strerror, error.filename))
+    return (
+        "ok",
+        {
+            "members": writer.members,
+            "groups": writer.groups,
+            "entries": writer.entries,
+            "changed": writer.changed,
+            "vanished": writer.vanished,
+            "reused_bytes": writer.reused_bytes,
+            "offset": writer.offset,
+            "tar_offset": writer.tar_offset,
+            "files_done": writer.files_done,
+            "bytes_done": writer.bytes_done,
+        },
     )
