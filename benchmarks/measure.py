@@ -133,6 +133,9 @@ def best_of(
     for _ in range(runs):
         if before:
             before()
+        # Every run starts with nothing waiting to be written to disk, so none
+        # pays for the writeback of the one before (tar's or ours).
+        os.sync()
         try:
             measurement.samples.append(run_once(argv, cwd=cwd, env=env))
         except CommandFailed as failure:

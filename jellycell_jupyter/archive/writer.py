@@ -309,9 +309,12 @@ class ArchiveWriter:
         When there is much to do, a helper process writes the last groups
         meanwhile, and its members are appended after these.
         """
-        self.files_total = len(entries)
+        self.write_groups(list(_groups(entries)), len(entries), bytes_total)
+
+    def write_groups(self, groups: list[list[Entry]], files_total: int, bytes_total: int) -> None:
+        """Write entries cut into groups already; see :meth:`write_entries`."""
+        self.files_total = files_total
         self.bytes_total = bytes_total
-        groups = list(_groups(entries))
         split = self._helper_split(groups)
         helper = None
         try:
@@ -393,10 +396,12 @@ class ArchiveWriter:
         self.helper_progress = helper.progress
         helper.send(
             {
-                "entries": [
-                    (e.name, e.path, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)
+                "groups": [
+                    [
+                        (e.name, e.path, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)
+                        for e in group
+                    ]
                     for group in groups
-                    for e in group
                 ],
                 "previous": self.previous,
                 "output": str(self.helped),
@@ -898,8 +903,9 @@ def _unreadable(entry: Entry, error: OSError) -> CheckpointError:
 
 def write_helped(request: dict[str, Any], report: Callable[[int, int], None]) -> tuple[str, Any]:
     """A helper's part of a create: the groups of ``request``, into a file of their own."""
-    entries = [Entry(*fields) for fields in request["entries"]]
-    total = sum(entry.size for entry in entries)
+    groups = [[Entry(*fields) for fields in group] for group in request["groups"]]
+    files = sum(len(group) for group in groups)
+    total = sum(entry.size for group in groups for entry in group)
 
     def progress(step: Progress) -> None:
         report(step.files_done, step.bytes_done)
@@ -909,12 +915,12 @@ def write_helped(request: dict[str, Any], report: Callable[[int, int], None]) ->
         with open(request["output"], "wb") as output:
             writer = ArchiveWriter(output, request["previous"], progress, scratch)
             try:
-                writer.write_entries(entries, total)
+                writer.write_groups(groups, files, total)
             except StalePrevious:
                 output.seek(0)
                 output.truncate()
                 writer = ArchiveWriter(output, None, progress, scratch)
-                writer.write_entries(entries, total)
+                writer.write_groups(groups, files, total)
             writer.pool.shutdown(wait=True)
     except CheckpointError as error:
         return ("refused", (error.message, error.kind))

@@ -44,13 +44,13 @@ def varied(project: Path) -> Path:
 def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many members each reading process was given, as processes start."""
     given: list[int] = []
-    original = reader._Worker.__init__
+    original = reader._Worker.send
 
     def counting(self: reader._Worker, path: Path, into: str | None, members: list) -> None:
         given.append(len(members))
         original(self, path, into, members)
 
-    monkeypatch.setattr(reader._Worker, "__init__", counting)
+    monkeypatch.setattr(reader._Worker, "send", counting)
     return given
 
 

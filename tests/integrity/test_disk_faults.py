@@ -299,15 +299,16 @@ def test_injected_unwritable_restore_folder(
 def test_unreadable_file(
     unreadable: str, sized_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Root reads every file whatever its mode, so the refusal is injected into ``open``."""
+    """Root reads every file whatever its mode, so the refusal is injected into ``os.open``."""
     refused = str(sized_project / unreadable)
+    real_open = os.open
 
     def guarded_open(path: Any, *args: Any, **kwargs: Any) -> Any:
         if str(path) == refused:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        return builtins.open(path, *args, **kwargs)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(writer, "open", guarded_open, raising=False)
+    monkeypatch.setattr(os, "open", guarded_open)
     with pytest.raises(archive.CheckpointError) as caught:
         archive.create(sized_project, name="unreadable")
     assert_one_clear_line(caught.value, unreadable)

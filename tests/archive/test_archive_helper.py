@@ -1,0 +1,156 @@
+"""A large create shares its last groups with a helper process.
+
+The archive must be byte for byte the one a create alone writes, and
+anything that goes wrong with the helper must neither lose nor change it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jellycell_jupyter import archive
+from jellycell_jupyter.archive import CheckpointError, helpers, writer
+
+CHECKPOINTS = ".jellycell/checkpoints"
+
+
+@pytest.fixture
+def helped(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every create takes a helper, every entry is a group; counts the entries handed over."""
+    monkeypatch.setattr(writer, "HELPER_FROM", 0.0)
+    monkeypatch.setattr(writer, "_HELPER_START", 0.0)
+    monkeypatch.setattr(writer, "GROUP_SPREAD", 1)
+    handed: list[int] = []
+    original = writer.ArchiveWriter._start_helper
+
+    def counting(self: writer.ArchiveWriter, groups: list) -> helpers.Helper:
+        handed.append(sum(len(group) for group in groups))
+        return original(self, groups)
+
+    monkeypatch.setattr(writer.ArchiveWriter, "_start_helper", counting)
+    return handed
+
+
+@pytest.fixture
+def varied(project: Path) -> Path:
+    """The hand-made project with many files, a multi-megabyte one and a link."""
+    rng = random.Random(11)
+    notes = project / "notebooks" / "notes"
+    notes.mkdir()
+    for number in range(120):
+        (notes / f"n{number:03d}.md").write_text(f"note {number}\n" * number)
+    (project / "data" / "big.bin").write_bytes(rng.randbytes(3 << 20))
+    os.symlink("../../data/table.csv", notes / "table")
+    return project
+
+
+def data_part(report: archive.CheckpointCreateReport) -> bytes:
+    """The archive's bytes before its ``checkpoint.json``."""
+    path = Path(report.path)
+    offset = json.loads(path.with_name(f"{report.name}.json").read_text())["index_offset"]
+    return path.read_bytes()[:offset]
+
+
+def leftovers(project: Path) -> list[str]:
+    return sorted(p.name for p in (project / CHECKPOINTS).iterdir() if p.name.startswith("."))
+
+
+def test_a_helped_create_writes_the_bytes_a_create_alone_writes(
+    varied: Path, helped: list[int], snapshot: Callable[..., dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_help = archive.create(varied, name="with-help")
+    entries = len(snapshot(varied, exclude=(CHECKPOINTS,)))
+    assert len(helped) == 1 and 0 < helped[0] < entries
+
+    monkeypatch.setattr(writer, "HELPER_FROM", float("inf"))
+    alone = archive.create(varied, name="alone")
+
+    assert len(helped) == 1
+    assert data_part(with_help) == data_part(alone)
+    assert with_help.files == alone.files
+    assert archive.verify(varied, "with-help").ok
+    restored = archive.restore(varied, "with-help", into=varied.parent / "back")
+    assert snapshot(Path(restored.target)) == snapshot(varied, exclude=(CHECKPOINTS,))
+    assert leftovers(varied) == []
+
+
+def test_a_helped_create_copies_unchanged_groups(varied: Path, helped: list[int]) -> None:
+    first = archive.create(varied, name="first")
+    (varied / "notebooks" / "notes" / "n119.md").write_text("changed\n")
+
+    second = archive.create(varied, name="second")
+
+    assert len(helped) == 2
+    assert 0 < second.reused_bytes < first.size_bytes
+    assert archive.verify(varied, "second").ok
+    restored = Path(archive.restore(varied, "second", into=varied.parent / "back").target)
+    assert (restored / "notebooks" / "notes" / "n119.md").read_text() == "changed\n"
+
+
+@pytest.mark.parametrize("program", ["/bin/false", "/nonexistent/python"])
+def test_without_a_working_helper_the_create_does_it_all(
+    varied: Path,
+    helped: list[int],
+    program: str,
+    monkeypatch: pytest.MonkeyPatch,
+    snapshot: Callable[..., dict],
+) -> None:
+    monkeypatch.setattr(sys, "executable", program)
+
+    made = archive.create(varied, name="alone")
+
+    assert len(helped) == 1
+    tree = snapshot(varied, exclude=(CHECKPOINTS,))
+    assert made.files == sum(1 for kind, *_ in tree.values() if kind != "dir")
+    assert archive.verify(varied, "alone").ok
+    assert leftovers(varied) == []
+
+
+def test_what_the_helper_cannot_read_fails_the_create_as_it_would_alone(
+    varied: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = writer.scan_project(archive.load_project(varied)).entries
+    refused = next(e.path for e in entries if e.name.endswith("n100.md"))
+    real_open = os.open
+
+    def guarded_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        if str(path) == refused:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+    request = {
+        "groups": [
+            [(e.name, e.path, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)]
+            for e in entries
+        ],
+        "previous": None,
+        "output": str(varied.parent / "helped.partial"),
+        "sqlite_scratch": str(varied.parent / "scratch"),
+    }
+
+    status, data = writer.write_helped(request, lambda files, done: None)
+
+    assert status == "refused"
+    assert "n100.md" in data[0] and data[1] == "environment"
+    with pytest.raises(CheckpointError, match=r"n100\.md"):
+        writer.ArchiveWriter._helper_failed(None, (status, data))  # type: ignore[arg-type]
+
+
+def test_a_helper_that_is_told_nothing_exits_quietly() -> None:
+    helper = helpers.Helper("jellycell_jupyter.archive.pack")
+    assert helper.process is not None
+    assert helper.process.stdin is not None
+    helper.process.stdin.close()
+
+    assert helper.process.wait(timeout=30) == 0
+    helper.stop()
