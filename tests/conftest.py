@@ -157,5 +157,6 @@ def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr(reader, "PARALLEL_BYTES", 0)
         monkeypatch.setattr(reader, "PARALLEL_FILES", 0)
         monkeypatch.setattr(reader, "PROCESSES", 3)
+        monkeypatch.setattr(reader, "_HELPER_START", 0.0)
         monkeypatch.setattr(writer, "GROUP_SPREAD", 1)
     return str(request.param)

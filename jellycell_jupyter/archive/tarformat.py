@@ -115,14 +115,14 @@ def parse_header(block: bytes) -> Member | None:
     if block.count(0) == BLOCK:
         return None
     stored = _number(block[148:156])
-    plain = sum(block[:148]) + 256 + sum(block[156:])
+    plain = sum(block) - sum(block[148:156]) + 256  # the checksum field counts as spaces
     if stored != plain:
         # Some old writers summed signed bytes; accept their checksums too.
         high = sum(1 for value in block[:148] + block[156:] if value > 127)
         if stored != plain - 256 * high:
             raise HeaderError("header checksum mismatch")
     name = _text(block[0:100])
-    if block[257:262] == b"ustar":
+    if block[345] and block[257:262] == b"ustar":
         prefix = _text(block[345:500])
         if prefix:
             name = f"{prefix}/{name}"
@@ -132,7 +132,7 @@ def parse_header(block: bytes) -> Member | None:
         size=_number(block[124:136]),
         mtime=_number(block[136:148]),
         mode=_number(block[100:108]),
-        link=_text(block[157:257]),
+        link=_text(block[157:257]) if block[157] else "",
     )
 
 

@@ -153,7 +153,18 @@ def _change_during_first_read(
         handle = builtins.open(file, *args, **kwargs)  # noqa: SIM115 - returned open
         return Interrupted(handle) if str(file) == str(path) else handle
 
+    real_read_to_end = writer._read_to_end
+
+    def hooked_read_to_end(fd: int, expected: int) -> bytes:
+        # Small files are read with plain system calls, not through ``open``.
+        if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+            if not reads:
+                change(path)
+            reads.append(1)
+        return real_read_to_end(fd, expected)
+
     monkeypatch.setattr(writer, "open", hooked_open, raising=False)
+    monkeypatch.setattr(writer, "_read_to_end", hooked_read_to_end)
     return reads
 
 
@@ -216,14 +227,15 @@ def test_a_file_replaced_by_a_link_to_outside_is_not_read_through_it(
         path.unlink()
         path.symlink_to(secret)
 
-    real_open = builtins.open
+    real_open = writer._open_unfollowed
 
-    def hooked_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+    def hooked_open(file: str, flags: int) -> int:
+        # Every file the archiver reads is opened through this, small or large.
         if str(file) == str(path) and not path.is_symlink():
             swap(path)
-        return real_open(file, *args, **kwargs)
+        return real_open(file, flags)
 
-    monkeypatch.setattr(writer, "open", hooked_open, raising=False)
+    monkeypatch.setattr(writer, "_open_unfollowed", hooked_open)
     report = archive.create(project, name="swapped")
     monkeypatch.undo()
 

@@ -238,8 +238,10 @@ def _failing_writes(under: Path, room: int, code: int) -> Callable[[int, Any], i
 
 
 def test_injected_full_disk_on_restore(
-    sized_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sized_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: str
 ) -> None:
+    if reading == "in runs":
+        pytest.skip("the injected os.write fails in this process only; a full tmpfs covers runs")
     archive.create(sized_project, name="big")
     restores = tmp_path / "restores"
     restores.mkdir()
