@@ -76,22 +76,39 @@ def _pax_record(key: str, value: bytes) -> bytes:
     return str(length).encode() + body
 
 
+# The fields after the link name never change: ustar magic and version, empty
+# owner names, device numbers 0, no prefix. Owner and group ids are 0 too.
+_IDS = b"0000000\0" * 2
+_AFTER_LINK = b"ustar\x0000" + bytes(64) + b"0000000\0" * 2 + bytes(155 + 12)
+_CONSTANT_SUM = sum(_IDS) + sum(_AFTER_LINK) + 8 * ord(" ")  # the checksum counts as spaces
+
+
 def _ustar(name: bytes, typeflag: bytes, size: int, mtime: int, mode: int, link: bytes) -> bytes:
-    block = bytearray(BLOCK)
-    block[0 : len(name)] = name
-    block[100:108] = b"%07o\0" % (mode & 0o7777)
-    block[108:116] = b"0000000\0"
-    block[116:124] = b"0000000\0"
-    block[124:136] = b"%011o\0" % size
-    block[136:148] = b"%011o\0" % mtime
-    block[148:156] = b"        "
-    block[156:157] = typeflag
-    block[157 : 157 + len(link)] = link
-    block[257:265] = b"ustar\x0000"
-    block[329:337] = b"0000000\0"
-    block[337:345] = b"0000000\0"
-    block[148:156] = b"%06o\0 " % sum(block)
-    return bytes(block)
+    mode_field = b"%07o\0" % (mode & 0o7777)
+    size_field = b"%011o\0" % size
+    mtime_field = b"%011o\0" % mtime
+    checksum = (
+        _CONSTANT_SUM
+        + sum(name)
+        + sum(mode_field)
+        + sum(size_field)
+        + sum(mtime_field)
+        + typeflag[0]
+        + sum(link)
+    )
+    return b"".join(
+        (
+            name.ljust(100, b"\0"),
+            mode_field,
+            _IDS,
+            size_field,
+            mtime_field,
+            b"%06o\0 " % checksum,
+            typeflag,
+            link.ljust(100, b"\0"),
+            _AFTER_LINK,
+        )
+    )
 
 
 @dataclass

@@ -155,13 +155,13 @@ def _change_during_first_read(
 
     real_read_to_end = writer._read_to_end
 
-    def hooked_read_to_end(fd: int, expected: int) -> bytes:
+    def hooked_read_to_end(fd: int, expected: int, **how: bool) -> bytes:
         # Small files are read with plain system calls, not through ``open``.
         if os.readlink(f"/proc/self/fd/{fd}") == str(path):
             if not reads:
                 change(path)
             reads.append(1)
-        return real_read_to_end(fd, expected)
+        return real_read_to_end(fd, expected, **how)
 
     monkeypatch.setattr(writer, "open", hooked_open, raising=False)
     monkeypatch.setattr(writer, "_read_to_end", hooked_read_to_end)
