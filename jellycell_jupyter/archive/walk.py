@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,9 @@ class Scan:
 
     entries: list[Entry] = field(default_factory=list)
     skipped: list[SkippedPath] = field(default_factory=list)
+    # Called once, as soon as the walk has found ``many`` entries.
+    on_many: Callable[[], None] | None = None
+    many: int = 0
 
     @property
     def total_bytes(self) -> int:
@@ -55,9 +59,15 @@ class Scan:
         return sum(entry.size for entry in self.entries)
 
 
-def scan_project(project: Project) -> Scan:
-    """Walk the project's config and roots; never read outside the project folder."""
-    scan = Scan()
+def scan_project(
+    project: Project, *, many: int = 0, on_many: Callable[[], None] | None = None
+) -> Scan:
+    """Walk the project's config and roots; never read outside the project folder.
+
+    ``on_many`` is called once the walk has found ``many`` entries, which lets
+    a caller get ready for a large project before the walk is over.
+    """
+    scan = Scan(on_many=on_many, many=many)
     root = str(project.root)
     # Where the folder really is: it may be a link into one of the roots.
     excluded = os.path.realpath(project.checkpoints_dir)
@@ -129,6 +139,9 @@ def _walk_folder(scan: Scan, root: str, folder: str, excluded: str) -> None:
             continue
         if _add_entry(scan, root, child.path, info, excluded):
             _walk_folder(scan, root, child.path, excluded)
+    if scan.on_many is not None and len(scan.entries) >= scan.many:
+        call, scan.on_many = scan.on_many, None
+        call()
 
 
 def _is_sqlite_companion(name: str, names: set[str]) -> bool:

@@ -62,9 +62,11 @@ _NO_REUSE: dict[str, Any] = {}
 # file of its own that is then appended; the costs below share them evenly.
 HELPER_FROM = 0.6
 _COST_PER_FILE = 35e-6
-_COST_PER_BYTE = 2.5e-9
+_COST_PER_BYTE = 1.5e-9
 _COST_PER_REUSED = 2e-6
-_HELPER_START = 0.2  # seconds before a helper has imported what it needs
+_HELPER_START = 0.05  # seconds before a helper takes its work; it starts during the walk
+HELPER_ENTRIES = 5000  # a walk that finds this many entries starts a helper
+PACKER = "jellycell_jupyter.archive.pack"
 
 
 def create(
@@ -138,13 +140,18 @@ def _create_reserved(
     partial = folder / f".{stem}{ARCHIVE_SUFFIX}.partial"
     sidecar = sidecar_for(final)
     published = False
+    # A helper process is started while a large project is still being walked,
+    # so that it is ready when its share of the groups is.
+    ready: list[Helper] = []
     try:
-        scan = scan_project(project)
+        scan = scan_project(
+            project, many=HELPER_ENTRIES, on_many=lambda: ready.append(Helper(PACKER))
+        )
         previous = _previous_index(project)
         scratch = folder / f".{stem}.sqlite.partial"
         helped = folder / f".{stem}.helped.partial"
         with open(partial, "wb") as output:
-            writer = ArchiveWriter(output, previous, progress, scratch, helped)
+            writer = ArchiveWriter(output, previous, progress, scratch, helped, ready)
             try:
                 writer.write_entries(scan.entries, scan.total_bytes)
             except StalePrevious as stale:
@@ -153,7 +160,7 @@ def _create_reserved(
                 log.warning("not copying from %s: %s", previous and previous.path, stale)
                 output.seek(0)
                 output.truncate()
-                writer = ArchiveWriter(output, None, progress, scratch, helped)
+                writer = ArchiveWriter(output, None, progress, scratch, helped, ready)
                 writer.write_entries(scan.entries, scan.total_bytes)
             summary = writer.finish(project, now, message, scan)
             output.flush()
@@ -163,6 +170,8 @@ def _create_reserved(
         write_file_atomically(sidecar, summary.model_dump_json(indent=2).encode())
         fsync_dir(folder)
     except BaseException as error:
+        for helper in ready:
+            helper.stop()
         for leftover in (partial, final if published else None, sidecar if published else None):
             if leftover is not None:
                 with contextlib.suppress(OSError):
@@ -252,6 +261,7 @@ class ArchiveWriter:
         progress: ProgressCallback | None,
         sqlite_scratch: Path,
         helped: Path | None = None,
+        ready: list[Helper] | None = None,
     ) -> None:
         self.output = output
         self.previous = previous
@@ -259,6 +269,7 @@ class ArchiveWriter:
         self.sqlite_scratch = sqlite_scratch
         # Where a helper process writes the members of its groups; None: no helper.
         self.helped = helped
+        self.ready = ready if ready is not None else []  # a helper started already, if any
         self.helper_progress = [0, 0]
         self.threads = max(1, os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="jellycell-compress")
@@ -338,6 +349,9 @@ class ArchiveWriter:
             self.pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
+            for spare in self.ready:
+                spare.stop()
+            self.ready.clear()
             if helper is not None:
                 helper.stop()
                 leftovers = [
@@ -372,15 +386,19 @@ class ArchiveWriter:
         if self.helped is None or (os.cpu_count() or 1) < 2:
             return len(groups)
         costs = []
+        per_file = 0.0
         for group in groups:
             if self._reusable_rows(group) is not None:
                 costs.append(len(group) * _COST_PER_REUSED)
             else:
                 size = sum(entry.size for entry in group)
                 costs.append(len(group) * _COST_PER_FILE + size * _COST_PER_BYTE)
-        total = sum(costs)
-        if total < HELPER_FROM:
+                per_file += len(group) * _COST_PER_FILE
+        # Bytes are compressed on every core already; what a helper takes off
+        # this process is the work done file by file, in Python.
+        if per_file < HELPER_FROM:
             return len(groups)
+        total = sum(costs)
         # This process does its groups, then appends the helper's; the helper
         # starts later. Both should finish together.
         mine = (total + _HELPER_START) / 2
@@ -392,7 +410,7 @@ class ArchiveWriter:
         return len(groups)
 
     def _start_helper(self, groups: list[list[Entry]]) -> Helper:
-        helper = Helper("jellycell_jupyter.archive.pack")
+        helper = self.ready.pop() if self.ready else Helper(PACKER)
         self.helper_progress = helper.progress
         helper.send(
             {
