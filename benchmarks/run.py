@@ -156,6 +156,9 @@ class Step:
             return
         if self.before:
             self.before()
+        # Nothing waits to be written to disk when a run starts, so that none
+        # pays for the writeback of the one before.
+        os.sync()
         try:
             self.measurement.samples.append(bench.run(self.argv))
         except CommandFailed as failure:
@@ -301,9 +304,14 @@ class Benchmark:
     def _steps(
         self, root: Path, checkpoints: Path, archives: dict[str, Path], restore_base: Path
     ) -> list[Step]:
-        """The timed steps of one run over ``root``, in the order they must run."""
+        """The timed steps of one run over ``root``, in the order they run.
+
+        Creates come first; tar's restore and ours then run one after the
+        other, since a disk's speed drifts over minutes of heavy writing.
+        """
         tag = root.name
         steps: list[Step] = []
+        restores: list[Step] = []
 
         def target(tool: str) -> Path:
             return restore_base / f"{tool}-{tag}"
@@ -340,7 +348,8 @@ class Benchmark:
                 after=remove(tool),
                 needs=create,
             )
-            steps += [create, extract]
+            steps.append(create)
+            restores.append(extract)
 
         if self.wants("jellycell"):
             create = Step(
@@ -382,8 +391,9 @@ class Benchmark:
                 after=remove("ours"),
                 needs=first,
             )
-            steps += [first, second, extract]
-        return steps
+            steps += [first, second]
+            restores.insert(1, extract)
+        return steps + restores
 
     def run(self, argv: Sequence[str]) -> Sample:
         """One timed run in the work folder with the hermetic environment."""

@@ -28,6 +28,8 @@ ProjectLike = Project | str | os.PathLike[str]
 
 _SIDECAR_READ = 16 << 10
 _SIDECAR_LIMIT = 64 << 20  # a sidecar lists skipped and changed paths, never more than this
+_LISTED_REMEMBERED = 20_000
+_LISTED: dict[str, tuple[tuple[int, ...], tuple[tuple[float, int], dict[str, Any]]]] = {}
 
 
 def as_project(project: ProjectLike) -> Project:
@@ -90,6 +92,7 @@ def list_checkpoints(project: ProjectLike) -> CheckpointListReport:
     except OSError as error:
         raise os_error(error, project.checkpoints_dir) from None
 
+    sidecars = {item.name: item for item in scan if item.name.endswith(SIDECAR_SUFFIX)}
     for item in scan:
         if not item.name.endswith(ARCHIVE_SUFFIX) or not item.is_file(follow_symlinks=False):
             continue
@@ -97,7 +100,8 @@ def list_checkpoints(project: ProjectLike) -> CheckpointListReport:
             stat = item.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue  # deleted while we looked
-        entries.append(_list_entry(item.path, stat))
+        sidecar = sidecars.get(item.name[: -len(ARCHIVE_SUFFIX)] + SIDECAR_SUFFIX)
+        entries.append(_remembered_entry(item.path, stat, sidecar))
 
     entries.sort(key=lambda pair: (pair[0], pair[1]["name"]), reverse=True)
     # One validation for the whole list: a thousand checkpoints list in milliseconds.
@@ -108,6 +112,32 @@ def list_checkpoints(project: ProjectLike) -> CheckpointListReport:
             "project_name": project.name,
         }
     )
+
+
+def _remembered_entry(
+    archive: str, stat: os.stat_result, sidecar: os.DirEntry[str] | None
+) -> tuple[tuple[float, int], dict[str, Any]]:
+    """:func:`_list_entry`, remembered while archive and sidecar stay the same files, unchanged.
+
+    Sidecars are written once, by a rename; a listing asked for again (a
+    sidebar refreshing, a panel) then costs two stats per checkpoint.
+    """
+    key: tuple[int, ...] = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if sidecar is None or sidecar.is_symlink():
+        return _list_entry(archive, stat)
+    try:
+        info = sidecar.stat(follow_symlinks=False)
+    except OSError:
+        return _list_entry(archive, stat)
+    key += (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    known = _LISTED.get(archive)
+    if known is not None and known[0] == key:
+        return known[1]
+    listed = _list_entry(archive, stat)
+    if len(_LISTED) >= _LISTED_REMEMBERED:
+        _LISTED.clear()
+    _LISTED[archive] = (key, listed)
+    return listed
 
 
 def _list_entry(archive: str, stat: os.stat_result) -> tuple[tuple[float, int], dict[str, Any]]:

@@ -206,3 +206,24 @@ def test_sidecars_of_any_length_are_read_whole(project: Path, skipped: int) -> N
 
     assert entry.status == "ok"
     assert (entry.message, entry.files) == ("as the sidecar says", made.files)
+
+
+def test_a_listing_asked_for_again_sees_every_change(project: Path) -> None:
+    made = archive.create(project, name="seen", message="first words")
+    sidecar = Path(made.path).with_name("seen.json")
+    assert archive.list_checkpoints(project).checkpoints[0].message == "first words"
+
+    data = json.loads(sidecar.read_text())
+    data["message"] = "second words"
+    replacement = sidecar.with_name("replacement")
+    replacement.write_text(json.dumps(data))
+    os.replace(replacement, sidecar)
+    assert archive.list_checkpoints(project).checkpoints[0].message == "second words"
+
+    with open(made.path, "r+b") as handle:
+        handle.truncate(made.size_bytes - 1)
+    [entry] = archive.list_checkpoints(project).checkpoints
+    assert entry.status == "damaged"
+
+    os.unlink(made.path)
+    assert archive.list_checkpoints(project).checkpoints == []
