@@ -65,6 +65,7 @@ _COST_PER_FILE = 35e-6
 _COST_PER_BYTE = 1.5e-9
 _COST_PER_REUSED = 2e-6
 _HELPER_START = 0.05  # seconds before a helper takes its work; it starts during the walk
+_ROWS_AT_ONCE = 2000  # index rows encoded together on their way to the spool
 HELPER_ENTRIES = 5000  # a walk that finds this many entries starts a helper
 PACKER = "jellycell_jupyter.archive.pack"
 
@@ -139,6 +140,7 @@ def _create_reserved(
     final = folder / f"{stem}{ARCHIVE_SUFFIX}"
     partial = folder / f".{stem}{ARCHIVE_SUFFIX}.partial"
     sidecar = sidecar_for(final)
+    rows_path = folder / f".{stem}.index.partial"
     published = False
     # A helper process is started while a large project is still being walked,
     # so that it is ready when its share of the groups is.
@@ -150,8 +152,8 @@ def _create_reserved(
         previous = _previous_index(project)
         scratch = folder / f".{stem}.sqlite.partial"
         helped = folder / f".{stem}.helped.partial"
-        with open(partial, "wb") as output:
-            writer = ArchiveWriter(output, previous, progress, scratch, helped, ready)
+        with open(partial, "wb") as output, open(rows_path, "w+b") as rows:
+            writer = ArchiveWriter(output, previous, progress, scratch, helped, ready, rows)
             try:
                 writer.write_entries(scan.entries, scan.total_bytes)
             except StalePrevious as stale:
@@ -160,7 +162,7 @@ def _create_reserved(
                 log.warning("not copying from %s: %s", previous and previous.path, stale)
                 output.seek(0)
                 output.truncate()
-                writer = ArchiveWriter(output, None, progress, scratch, helped, ready)
+                writer = ArchiveWriter(output, None, progress, scratch, helped, ready, rows)
                 writer.write_entries(scan.entries, scan.total_bytes)
             summary = writer.finish(project, now, message, scan)
             output.flush()
@@ -179,6 +181,9 @@ def _create_reserved(
         if isinstance(error, OSError):
             raise os_error(error, folder) from None
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            rows_path.unlink()
     log.info(
         "created checkpoint %s of %s: %d files, %d bytes (%d reused) in %.2fs",
         stem,
@@ -262,6 +267,7 @@ class ArchiveWriter:
         sqlite_scratch: Path,
         helped: Path | None = None,
         ready: list[Helper] | None = None,
+        rows: Any = None,
     ) -> None:
         self.output = output
         self.previous = previous
@@ -271,6 +277,13 @@ class ArchiveWriter:
         self.helped = helped
         self.ready = ready if ready is not None else []  # a helper started already, if any
         self.helper_progress = [0, 0]
+        # Index rows of finished groups go to this file (None: they stay here).
+        self.rows = rows
+        if rows is not None:
+            rows.seek(0)
+            rows.truncate()
+        self.rows_before = 0
+        self.files_before = 0
         self.threads = max(1, os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="jellycell-compress")
         self.pending: deque[tuple[Future[bytes], int]] = deque()
@@ -363,7 +376,8 @@ class ArchiveWriter:
                         os.unlink(leftover)
 
     def _write_group(self, group: list[Entry]) -> None:
-        first_entry, first_member = len(self.entries), len(self.members) + len(self.pending)
+        first_entry = self.rows_before + len(self.entries)
+        first_member = len(self.members) + len(self.pending)
         if not self._copy_group(group):
             if (
                 len(group) == 1
@@ -374,10 +388,25 @@ class ArchiveWriter:
             else:
                 self._write_small(group)
         members = len(self.members) + len(self.pending) - first_member
-        written = len(self.entries) - first_entry
+        written = self.rows_before + len(self.entries) - first_entry
         if written:
             self.groups.append([first_entry, written, first_member, members])
+        self._spool_rows()
         self._tick(force=False)
+
+    def _spool_rows(self) -> None:
+        """Move the rows of finished groups to the spool, as JSON; memory stays flat."""
+        if self.rows is None or not self.entries:
+            return
+        for start in range(0, len(self.entries), _ROWS_AT_ONCE):
+            batch = self.entries[start : start + _ROWS_AT_ONCE]
+            text = json.dumps([index_row_out(row) for row in batch], separators=(",", ":"))
+            if self.rows_before:
+                self.rows.write(b",")
+            self.rows.write(text[1:-1].encode())
+            self.rows_before += len(batch)
+            self.files_before += sum(1 for row in batch if row[1] != "dir")
+        self.entries.clear()
 
     # -- a helper process for the last groups ---------------------------------------
 
@@ -431,7 +460,7 @@ class ArchiveWriter:
     def _append_helped(self, result: dict[str, Any]) -> None:
         """Append the helper's members and its index rows, shifted to follow ours."""
         assert self.helped is not None
-        member_shift, entry_shift = len(self.members), len(self.entries)
+        member_shift, entry_shift = len(self.members), self.rows_before + len(self.entries)
         with open(self.helped, "rb") as helped:
             length = 0
             while block := helped.read(1 << 20):
@@ -453,6 +482,7 @@ class ArchiveWriter:
         for row in result["entries"]:
             row[6] += member_shift
             self.entries.append(row)
+        self._spool_rows()
         self.changed += result["changed"]
         self.vanished += result["vanished"]
         self.reused_bytes += result["reused_bytes"]
@@ -728,7 +758,8 @@ class ArchiveWriter:
         """Write ``checkpoint.json`` and the end of the archive; return the sidecar summary."""
         self.pool.shutdown(wait=True)
         self._tick(force=True)
-        files = sum(1 for row in self.entries if row[1] != "dir")
+        self._spool_rows()
+        files = self.files_before + sum(1 for row in self.entries if row[1] != "dir")
         skipped = [item.model_dump() for item in scan.skipped]
         skipped += [{"path": name, "reason": "vanished while archiving"} for name in self.vanished]
         summary: dict[str, Any] = {
@@ -745,56 +776,72 @@ class ArchiveWriter:
                 "format": INDEX_FORMAT,
                 "members": self.members,
                 "groups": self.groups,
-                "entries": [index_row_out(row) for row in self.entries],
+                "entries": [],  # from the spool, or the rows still here
             },
         }
-        tail = self._tail(summary, now)
-        self.output.write(tail)
-        self.digest.update(tail)
+        tail_length = self._tail(summary, now)
         return CheckpointSummary(
             created_at=summary["created_at"],
             project_name=project.name,
             message=message,
             files=files,
-            size_bytes=self.offset + len(tail),
+            size_bytes=self.offset + tail_length,
             archive_sha256=self.digest.hexdigest(),
             index_offset=self.offset,
             skipped=summary["skipped"],
             changed=summary["changed"],
         )
 
-    def _tail(self, summary: dict[str, Any], now: datetime) -> bytes:
-        """``checkpoint.json`` and the end-of-archive blocks, stating the archive's own size.
+    def _tail(self, summary: dict[str, Any], now: datetime) -> int:
+        """Write ``checkpoint.json`` and the end-of-archive blocks; return their length.
 
-        The size depends on the tail's compressed length, so the bytes that
-        state it go last, in a stored (uncompressed) gzip member whose length
-        does not depend on them; the number is padded with spaces to a fixed
-        width, which JSON allows.
+        The entries of the index are streamed from the spool (the index can be
+        tens of megabytes for a large project), so no copy of them is ever
+        made. The archive states its own size, which depends on the tail's
+        compressed length, so the bytes that state it go last, in a stored
+        (uncompressed) gzip member whose length does not depend on them; the
+        number is padded with spaces to a fixed width, which JSON allows.
         """
-        # The index can be tens of megabytes for a large project: compress it as
-        # a stream, so that no concatenated copy of it is ever made.
-        body = json.dumps(summary, separators=(",", ":")).encode()
-        key = b',"size_bytes":'
+        text = json.dumps(summary, separators=(",", ":")).encode()
+        opening = text[: -len(b"]}}")]  # up to the entries' opening bracket
+        rows = self._rows_text()
+        rows_length = self.rows.tell() if self.rows is not None else len(rows)
         closing_length = _SIZE_WIDTH + 1
-        total = len(body) - 1 + len(key) + closing_length
+        ending = b']},"size_bytes":'  # the entries and the index close; the size follows
+        total = len(opening) + rows_length + len(ending) + closing_length
         packer = isal_zlib.compressobj(LEVEL, zlib.DEFLATED, 31)
-        compressed_head = b"".join(
-            (
-                packer.compress(
-                    header("checkpoint.json", REGULAR, total, int(now.timestamp()), 0o644)
-                ),
-                packer.compress(memoryview(body)[:-1]),
-                packer.compress(key),
-                packer.flush(),
-            )
+        written = 0
+
+        def emit(data: bytes) -> None:
+            nonlocal written
+            if data:
+                self.output.write(data)
+                self.digest.update(data)
+                written += len(data)
+
+        emit(
+            packer.compress(header("checkpoint.json", REGULAR, total, int(now.timestamp()), 0o644))
         )
-        del body
+        emit(packer.compress(opening))
+        if self.rows is not None:
+            self.rows.seek(0)
+            while block := self.rows.read(1 << 20):
+                emit(packer.compress(block))
+        else:
+            emit(packer.compress(rows))
+        emit(packer.compress(ending))
+        emit(packer.flush())
         rest_length = closing_length + padding(total) + len(END_OF_ARCHIVE)
         stored_length = len(stored_member(bytes(rest_length)))
-        size = self.offset + len(compressed_head) + stored_length
+        size = self.offset + written + stored_length
         closing = str(size).rjust(_SIZE_WIDTH).encode() + b"}"
-        rest = closing + bytes(padding(total)) + END_OF_ARCHIVE
-        return compressed_head + stored_member(rest)
+        emit(stored_member(closing + bytes(padding(total)) + END_OF_ARCHIVE))
+        return written
+
+    def _rows_text(self) -> bytes:
+        """The rows not spooled, as the inside of a JSON list."""
+        text = json.dumps([index_row_out(row) for row in self.entries], separators=(",", ":"))
+        return text[1:-1].encode()
 
     def _tick(self, *, force: bool) -> None:
         if self.report_progress is None:

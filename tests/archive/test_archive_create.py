@@ -349,8 +349,8 @@ def test_a_file_that_vanishes_while_archiving_is_reported_and_left_out(
     ]
     original = writer.scan_project
 
-    def scan_then_delete(project: Any) -> Any:
-        scan = original(project)
+    def scan_then_delete(project: Any, **how: Any) -> Any:
+        scan = original(project, **how)
         for path in doomed:
             path.unlink()
         return scan
