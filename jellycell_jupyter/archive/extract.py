@@ -16,7 +16,6 @@ import os
 import queue
 import threading
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -244,7 +243,7 @@ class RunStream(GzipStream):
             return b""
         offset, length, _, _, crc = self._members.popleft()
         data = os.pread(self.handle.fileno(), length, offset)
-        if len(data) != length or zlib.crc32(data) != crc:
+        if len(data) != length or isal_zlib.crc32(data) != crc:
             raise self._damaged(f"the gzip member at byte {offset} differs from its index")
         self.compressed_read += length
         return data

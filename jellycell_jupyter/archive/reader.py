@@ -1,9 +1,13 @@
-"""Restoring and verifying checkpoints: one pass over the archive, every member checked.
+"""Restoring and verifying checkpoints: every member checked, in one pass or in runs.
 
 A restore extracts into a hidden folder beside the target and moves it into
 place only when the whole archive has been read, every member has passed the
 safety rules and every file matches the sha256 in the archive's index. Any
 failure removes that folder, so a target is either complete or absent.
+
+A large archive of ours is read in runs of its gzip members, by this process
+and helper processes at once (see :mod:`.extract`); anything the runs cannot
+judge on their own sends the archive back to one pass from the start.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import stat
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from functools import partial
 from itertools import pairwise
@@ -719,7 +722,7 @@ def _check_members(archive: Path, members: list[list[int]]) -> None:
         if any(os.pread(fd, 2, member[0]) != b"\x1f\x8b" for member in members):
             return
         for offset, length, _, _, crc in members:
-            if zlib.crc32(os.pread(fd, length, offset)) != crc:
+            if isal_zlib.crc32(os.pread(fd, length, offset)) != crc:
                 raise CheckpointError(
                     f"{archive.name}: the gzip member at byte {offset} differs from its index; "
                     "the archive is damaged",

@@ -314,7 +314,8 @@ class ArchiveWriter:
         data = future.result()
         self.output.write(data)
         self.digest.update(data)
-        self.members.append([self.offset, len(data), self.tar_offset, tar_length, zlib.crc32(data)])
+        crc = isal_zlib.crc32(data)  # ISA-L's CRC-32, the same as zlib's, four times as fast
+        self.members.append([self.offset, len(data), self.tar_offset, tar_length, crc])
         self.offset += len(data)
         self.tar_offset += tar_length
 
@@ -967,7 +968,7 @@ def _read_exactly(path: Path, offset: int, length: int, crc: int) -> bytes:
             data = os.pread(handle.fileno(), length, offset)
     except FileNotFoundError:  # deleted meanwhile, which a create must survive
         raise StalePrevious(f"{path.name} was deleted") from None
-    if len(data) != length or zlib.crc32(data) != crc:
+    if len(data) != length or isal_zlib.crc32(data) != crc:
         raise StalePrevious(f"member at {offset} differs from its index")
     return data
 
