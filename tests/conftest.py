@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
@@ -11,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,3 +162,23 @@ def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr(reader, "_HELPER_START", 0.0)
         monkeypatch.setattr(writer, "GROUP_SPREAD", 1)
     return str(request.param)
+
+
+@pytest.fixture
+def refuse_to_open(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Make ``os.open`` of a path fail with EACCES, as an unreadable file would.
+
+    Root reads every file whatever its mode, so the refusal is injected.
+    """
+
+    def refuse(refused: str) -> None:
+        real_open = os.open
+
+        def guarded_open(path: Any, *args: Any, **kwargs: Any) -> int:
+            if str(path) == refused:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", guarded_open)
+
+    return refuse

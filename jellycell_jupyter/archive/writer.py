@@ -587,18 +587,10 @@ class ArchiveWriter:
         the walk saw, unchanged (same inode, change time, time and size after
         the read), and one read is all it takes.
         """
-        try:
-            fd = _open_unfollowed(entry.path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                data = _read_to_end(fd, entry.size, at_once=True)
-                after = os.fstat(fd)
-            finally:
-                os.close(fd)
-        except FileNotFoundError:
-            self.vanished.append(entry.name)
+        read = self._read_once(entry, careful=False)
+        if read is None:
             return None
-        except OSError as error:
-            raise _unreadable(entry, error) from None
+        _, data, after = read
         if (
             len(data) == entry.size == after.st_size
             and after.st_mtime_ns == entry.mtime_ns
@@ -610,19 +602,10 @@ class ArchiveWriter:
 
     def _read_carefully(self, entry: Entry) -> bytes | None:
         for attempt in range(READ_ATTEMPTS):
-            try:
-                fd = _open_unfollowed(entry.path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    before = os.fstat(fd)
-                    data = _read_to_end(fd, before.st_size)
-                    after = os.fstat(fd)
-                finally:
-                    os.close(fd)
-            except FileNotFoundError:
-                self.vanished.append(entry.name)
+            read = self._read_once(entry, careful=True)
+            if read is None:
                 return None
-            except OSError as error:
-                raise _unreadable(entry, error) from None
+            before, data, after = read
             stable = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
             if stable and len(data) == after.st_size:
                 break
@@ -632,6 +615,31 @@ class ArchiveWriter:
             entry.mtime_ns = after.st_mtime_ns
             entry.signature = "" if not stable else entry.signature
         return data
+
+    def _read_once(
+        self, entry: Entry, *, careful: bool
+    ) -> tuple[os.stat_result, bytes, os.stat_result] | None:
+        """Open, (stat,) read and stat one file; ``None`` if it vanished meanwhile.
+
+        Careful: stat before reading too, and read until the end whatever the
+        file's size; otherwise one read of the size the walk saw (and one more
+        byte, to notice growth).
+        """
+        try:
+            fd = _open_unfollowed(entry.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                before = os.fstat(fd) if careful else None
+                size = before.st_size if before is not None else entry.size
+                data = _read_to_end(fd, size, at_once=not careful)
+                after = os.fstat(fd)
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            self.vanished.append(entry.name)
+            return None
+        except OSError as error:
+            raise _unreadable(entry, error) from None
+        return before or after, data, after
 
     def _write_large(self, entry: Entry) -> None:
         """Stream a large file (or a SQLite backup) as pieces; retry it if it changes."""

@@ -6,14 +6,12 @@ anything that goes wrong with the helper must neither lose nor change it.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -116,18 +114,10 @@ def test_without_a_working_helper_the_create_does_it_all(
 
 
 def test_what_the_helper_cannot_read_fails_the_create_as_it_would_alone(
-    varied: Path, monkeypatch: pytest.MonkeyPatch
+    varied: Path, refuse_to_open: Callable[[str], None]
 ) -> None:
     entries = writer.scan_project(archive.load_project(varied)).entries
-    refused = next(e.path for e in entries if e.name.endswith("n100.md"))
-    real_open = os.open
-
-    def guarded_open(path: Any, *args: Any, **kwargs: Any) -> int:
-        if str(path) == refused:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", guarded_open)
+    refuse_to_open(next(e.path for e in entries if e.name.endswith("n100.md")))
     request = {
         "groups": [
             [(e.name, e.path, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)]

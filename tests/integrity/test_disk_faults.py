@@ -299,18 +299,9 @@ def test_injected_unwritable_restore_folder(
     ids=["small-file", "large-file", "notebook"],
 )
 def test_unreadable_file(
-    unreadable: str, sized_project: Path, monkeypatch: pytest.MonkeyPatch
+    unreadable: str, sized_project: Path, refuse_to_open: Callable[[str], None]
 ) -> None:
-    """Root reads every file whatever its mode, so the refusal is injected into ``os.open``."""
-    refused = str(sized_project / unreadable)
-    real_open = os.open
-
-    def guarded_open(path: Any, *args: Any, **kwargs: Any) -> Any:
-        if str(path) == refused:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", guarded_open)
+    refuse_to_open(str(sized_project / unreadable))
     with pytest.raises(archive.CheckpointError) as caught:
         archive.create(sized_project, name="unreadable")
     assert_one_clear_line(caught.value, unreadable)
