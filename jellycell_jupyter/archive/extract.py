@@ -334,7 +334,10 @@ class Extractor:
                         "utf-8", "surrogateescape"
                     )
                 continue
-            _apply_extended(member, extended)
+            try:
+                _apply_extended(member, extended)
+            except HeaderError as error:
+                raise self.stream._damaged(f"bad tar header: {error}") from None
             extended = {}
             self._member(member)
             self._tick(False)
@@ -572,6 +575,8 @@ def _apply_extended(member: Member, extended: dict[str, str]) -> None:
             member.size = int(extended["size"])
         except ValueError:
             raise HeaderError("malformed PAX size") from None
+        if member.size < 0:
+            raise HeaderError("a negative PAX size")
 
 
 def _write_small(path: str, data: bytes, mode: int, mtime: int) -> None:
@@ -641,9 +646,14 @@ def _landing(name: str, links: dict[str, str]) -> str | None:
 def finish_folders(folders: list[tuple[str, int, int, bool]]) -> None:
     """Give folders their modes and times, deepest last made first, once their files are in.
 
-    Last, because a read-only folder would refuse its files.
+    Last, because a read-only folder would refuse its files. ``exact`` marks a
+    folder made with its mode by that very entry, which needs no chmod.
     """
+    done: set[str] = set()
     for path, mode, mtime, exact in reversed(folders):
+        if path in done:
+            continue  # a folder the archive names twice takes what it says last
+        done.add(path)
         if not exact:
             os.chmod(path, mode)
         os.utime(path, (mtime, mtime))

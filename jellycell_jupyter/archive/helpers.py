@@ -45,7 +45,9 @@ class Helper:
         self.process: subprocess.Popen[bytes] | None = None
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", module],
+                # -P: not the current folder first on the path, where a
+                # project or a restored checkpoint could shadow any module.
+                [sys.executable, "-P", "-m", module],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

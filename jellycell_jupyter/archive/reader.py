@@ -598,13 +598,13 @@ class _Finishing(threading.Thread):
     def __init__(self, folders: list[tuple[str, int, int, bool]]) -> None:
         super().__init__(daemon=True)
         self.folders = folders
-        self.error: OSError | None = None
+        self.error: Exception | None = None
         self.start()
 
     def run(self) -> None:
         try:
             finish_folders(self.folders)
-        except OSError as error:
+        except Exception as error:  # raised on the caller's thread by join
             self.error = error
 
     def join(self, timeout: float | None = None) -> None:
@@ -697,11 +697,11 @@ def _combine(archive: Path, outcomes: list[Outcome]) -> Outcome:
         whole.links.update(part.links)
         whole.folders.extend(part.folders)
     if whole.links:
+        # Every folder a run wrote through is one of its entries, so a name's
+        # own folder is the only one to look at.
         for name in kinds:
-            parts = name.split("/")
-            for depth in range(1, len(parts)):
-                if "/".join(parts[:depth]) in whole.links:
-                    raise Unfit(f"{name} lies under a link")
+            if name.rpartition("/")[0] in whole.links:
+                raise Unfit(f"{name} lies under a link")
 
         check_links(whole.links, partial(unsafe, archive.name))
     return whole

@@ -34,6 +34,7 @@ _TYPE_NAMES = {
     b"S": "GNU sparse file",
 }
 _MAX_OCTAL_SIZE = 8**11 - 1
+MAX_TIME = 1 << 40  # seconds either side of 1970: any file's time, and what utime takes
 
 
 def padding(size: int) -> int:
@@ -143,11 +144,16 @@ def parse_header(block: bytes) -> Member | None:
         prefix = _text(block[345:500])
         if prefix:
             name = f"{prefix}/{name}"
+    size, mtime = _number(block[124:136]), _number(block[136:148])
+    if size < 0:
+        raise HeaderError("a negative size")
+    if abs(mtime) > MAX_TIME:
+        raise HeaderError("a time out of range")
     return Member(
         name=name,
         typeflag=block[156:157],
-        size=_number(block[124:136]),
-        mtime=_number(block[136:148]),
+        size=size,
+        mtime=mtime,
         mode=_number(block[100:108]),
         link=_text(block[157:257]) if block[157] else "",
     )

@@ -7,6 +7,7 @@ anything that goes wrong with the helper must neither lose nor change it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jellycell_jupyter import archive
-from jellycell_jupyter.archive import CheckpointError, helpers, writer
+from jellycell_jupyter.archive import CheckpointError, helpers, reader, writer
 
 CHECKPOINTS = ".jellycell/checkpoints"
 
@@ -144,3 +145,30 @@ def test_a_helper_that_is_told_nothing_exits_quietly() -> None:
 
     assert helper.process.wait(timeout=30) == 0
     helper.stop()
+
+
+def test_helpers_import_nothing_from_the_current_folder(
+    varied: Path,
+    helped: list[int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A project or a restored checkpoint may hold any module; helpers must not run it."""
+    marker = tmp_path / "imported"
+    shadow = tmp_path / "shadow"
+    (shadow / "jellycell_jupyter").mkdir(parents=True)
+    planted = f"open({str(marker)!r}, 'a').write(__name__)\n"
+    (shadow / "jellycell_jupyter" / "__init__.py").write_text(planted)
+    (shadow / "queue.py").write_text(planted)
+    monkeypatch.chdir(shadow)
+    for name, value in [("PARALLEL_BYTES", 0), ("PARALLEL_FILES", 0), ("_HELPER_START", 0.0)]:
+        monkeypatch.setattr(reader, name, value)
+
+    archive.create(varied, name="here")
+    with caplog.at_level(logging.DEBUG, logger="jellycell_jupyter.archive.reader"):
+        archive.restore(varied, "here", into=tmp_path / "back")
+
+    assert len(helped) == 1
+    assert "in one pass" not in caplog.text
+    assert not marker.exists()

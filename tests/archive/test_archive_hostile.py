@@ -6,7 +6,9 @@ import gzip
 import hashlib
 import json
 import os
+import stat
 import tarfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -277,3 +279,67 @@ def test_a_link_target_holding_a_nul_byte_is_refused(project: Path, tmp_path: Pa
     assert "'l'" in caught.value.message
     assert everything_below(tmp_path) == before
     assert archive.verify(project, "nul").ok is False
+
+
+def _with_field(block: bytes, start: int, end: int, value: bytes) -> bytes:
+    """A header block with one field replaced and its checksum made right again."""
+    changed = bytearray(block)
+    changed[start:end] = value
+    changed[148:156] = b"        "
+    changed[148:156] = b"%06o\0 " % sum(changed)
+    return bytes(changed)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        (124, 136, b"\xff" * 12),  # a size of -1, in base 256
+        (124, 136, b"\xff" * 10 + b"\xfe\x00"),  # -512: it would point back at itself
+        (136, 148, b"\x80" + b"\x7f" * 11),  # a time no clock can hold
+    ],
+    ids=["size-minus-one", "size-minus-512", "huge-time"],
+)
+def test_a_header_with_impossible_numbers_is_damage(
+    project: Path, tmp_path: Path, field: tuple[int, int, bytes]
+) -> None:
+    good = tar_of(regular("a", b"x" * 600), regular("b", b"y" * 600))
+    forged = _with_field(good[:512], *field) + good[512:]
+    place(project, "forged", gz(forged), sidecar=False)
+    before = everything_below(tmp_path)
+    outcome: list[object] = []
+
+    # A negative size once made the reader rewind onto its own header, forever.
+    worker = threading.Thread(target=lambda: outcome.append(archive.verify(project, "forged")))
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "verify did not finish"
+    assert outcome and not outcome[0].ok  # type: ignore[attr-defined]
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "forged")
+    assert caught.value.kind == "damaged"
+    assert everything_below(tmp_path) == before
+    assert [entry.name for entry in archive.list_checkpoints(project).checkpoints] == ["forged"]
+
+
+def test_a_negative_pax_size_is_damage(project: Path) -> None:
+    info, data = regular("a", b"x" * 600)
+    info.pax_headers = {"size": "-512"}
+    place(project, "negative", tar_gz([(info, data)]), sidecar=False)
+
+    with pytest.raises(CheckpointError) as caught:
+        archive.restore(project, "negative")
+
+    assert caught.value.kind == "damaged"
+
+
+def test_a_folder_named_twice_takes_what_it_says_last(project: Path, tmp_path: Path) -> None:
+    first, _ = folder("d")
+    first.mode, first.mtime = 0o700, 1_000_000_000
+    second, _ = folder("d")
+    second.mode, second.mtime = 0o755, 1_200_000_000
+    place(project, "twice", tar_gz([(first, None), regular("d/f"), (second, None)]), False)
+
+    target = Path(archive.restore(project, "twice", into=tmp_path / "out").target)
+
+    assert stat.S_IMODE((target / "d").stat().st_mode) == 0o755
+    assert int((target / "d").stat().st_mtime) == 1_200_000_000
