@@ -66,7 +66,7 @@ _COST_PER_BYTE = 1.5e-9
 _COST_PER_REUSED = 2e-6
 _HELPER_START = 0.05  # seconds before a helper takes its work; it starts during the walk
 _ROWS_AT_ONCE = 2000  # index rows encoded together on their way to the spool
-HELPER_ENTRIES = 5000  # a walk that finds this many entries starts a helper
+HELPER_ENTRIES = 15_000  # a first create whose walk finds this many entries starts a helper
 PACKER = "jellycell_jupyter.archive.pack"
 
 
@@ -142,14 +142,18 @@ def _create_reserved(
     sidecar = sidecar_for(final)
     rows_path = folder / f".{stem}.index.partial"
     published = False
-    # A helper process is started while a large project is still being walked,
-    # so that it is ready when its share of the groups is.
     ready: list[Helper] = []
     try:
-        scan = scan_project(
-            project, many=HELPER_ENTRIES, on_many=lambda: ready.append(Helper(PACKER))
-        )
         previous = _previous_index(project)
+
+        # A helper process is started while a large project is still being
+        # walked, so that it is ready when its share of the groups is; not when
+        # an earlier checkpoint is there, whose groups are mostly copied.
+        def start_helper() -> None:
+            ready.append(Helper(PACKER))
+
+        early = start_helper if previous is None else None
+        scan = scan_project(project, many=HELPER_ENTRIES, on_many=early)
         scratch = folder / f".{stem}.sqlite.partial"
         helped = folder / f".{stem}.helped.partial"
         with open(partial, "wb") as output, open(rows_path, "w+b") as rows:

@@ -27,6 +27,7 @@ def helped(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every create takes a helper, every entry is a group; counts the entries handed over."""
     monkeypatch.setattr(writer, "HELPER_FROM", 0.0)
     monkeypatch.setattr(writer, "_HELPER_START", 0.0)
+    monkeypatch.setattr(writer, "HELPER_ENTRIES", 10)  # started early, during the walk
     monkeypatch.setattr(writer, "GROUP_SPREAD", 1)
     handed: list[int] = []
     original = writer.ArchiveWriter._start_helper
@@ -172,3 +173,26 @@ def test_helpers_import_nothing_from_the_current_folder(
     assert len(helped) == 1
     assert "in one pass" not in caplog.text
     assert not marker.exists()
+
+
+def test_a_helper_started_early_but_not_needed_is_stopped(
+    varied: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "HELPER_ENTRIES", 10)
+    monkeypatch.setattr(writer, "HELPER_FROM", float("inf"))
+    started: list[helpers.Helper] = []
+    original = helpers.Helper.__init__
+
+    def recording(self: helpers.Helper, module: str) -> None:
+        original(self, module)
+        started.append(self)
+
+    monkeypatch.setattr(helpers.Helper, "__init__", recording)
+
+    archive.create(varied, name="alone")
+
+    assert len(started) == 1
+    process = started[0].process
+    assert process is not None and process.returncode is not None  # ended and reaped
+    assert archive.verify(varied, "alone").ok
+    assert leftovers(varied) == []
