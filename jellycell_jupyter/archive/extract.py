@@ -680,7 +680,9 @@ def read_run(
 # -- a run in a helper process -------------------------------------------------------
 
 
-def _serve_run(request: Any, report: Callable[[int, int], None]) -> tuple[str, Any]:
+def _serve_run(
+    request: Any, report: Callable[[int, int], None], more: Callable[[], Any]
+) -> tuple[str, Any]:
     """Read the run a request names; ``("unfit", why)`` for anything it cannot judge alone."""
     try:
         outcome = read_run(

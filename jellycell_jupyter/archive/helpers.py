@@ -40,6 +40,8 @@ class Helper:
         )
         self.progress = [0, 0]
         self._request = b""
+        self._keep_open = False
+        self._sent = threading.Event()
         self._answer: Answer = ("unavailable", "the helper gave no answer")
         self._reader = threading.Thread(target=self._read, daemon=True)
         self.process: subprocess.Popen[bytes] | None = None
@@ -57,26 +59,41 @@ class Helper:
         except OSError as error:
             self._answer = ("unavailable", f"no helper could be started: {error}")
 
-    def send(self, request: Any) -> None:
+    def send(self, request: Any, *, more_to_come: bool = False) -> None:
         """Hand the helper its work, on a thread that then reads its answer.
 
         The helper takes its request once it has started, which can take a
-        while; the caller goes on with its own work meanwhile.
+        while; the caller goes on with its own work meanwhile. With
+        ``more_to_come`` the helper waits, after its work, for :meth:`tell`.
         """
         if self.process is None:
             return
         self._request = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        self._keep_open = more_to_come
         self._reader.start()
+
+    def tell(self, message: Any) -> None:
+        """The one message a helper waits for after its work (see :meth:`send`)."""
+        if self.process is None or self.process.stdin is None:
+            return
+        self._sent.wait()
+        # If it died, writing fails and its answer says why.
+        with contextlib.suppress(OSError), self.process.stdin as pipe:
+            pipe.write(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _read(self) -> None:
         assert self.process is not None
         assert self.process.stdin is not None and self.process.stdout is not None
         try:
-            with self.process.stdin as pipe:
-                pipe.write(self._request)
+            self.process.stdin.write(self._request)
+            self.process.stdin.flush()
+            if not self._keep_open:
+                self.process.stdin.close()
         except OSError:
             pass  # it died at once; its answer says so
-        self._request = b""
+        finally:
+            self._request = b""
+            self._sent.set()
         with contextlib.suppress(Exception):
             self._answer = _read_answer(self.process.stdout, self.progress)
 
@@ -105,7 +122,8 @@ class Helper:
             self._reader.join()
         for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             if pipe is not None:
-                pipe.close()
+                with contextlib.suppress(OSError):  # what a dead helper never read
+                    pipe.close()
 
 
 def _read_answer(pipe: IO[bytes], progress: list[int]) -> Answer:
@@ -129,10 +147,14 @@ def _read_answer(pipe: IO[bytes], progress: list[int]) -> Answer:
     return ("unavailable", "the helper stopped without an answer")
 
 
-def serve(work: Callable[[Any, Callable[[int, int], None]], Answer]) -> None:
+Work = Callable[[Any, Callable[[int, int], None], Callable[[], Any]], Answer]
+
+
+def serve(work: Work) -> None:
     """The helper's side: read the request, do ``work``, write its answer.
 
-    ``work`` gets the request and a function to report progress (files, bytes).
+    ``work`` gets the request, a function to report progress (files, bytes)
+    and one that waits for the caller's next message (:meth:`Helper.tell`).
     """
     try:
         request = pickle.load(sys.stdin.buffer)
@@ -144,6 +166,9 @@ def serve(work: Callable[[Any, Callable[[int, int], None]], Answer]) -> None:
         out.write(_PROGRESS.pack(b"P", files, done))
         out.flush()
 
-    body = pickle.dumps(work(request, report), protocol=pickle.HIGHEST_PROTOCOL)
+    def more() -> Any:
+        return pickle.load(sys.stdin.buffer)
+
+    body = pickle.dumps(work(request, report, more), protocol=pickle.HIGHEST_PROTOCOL)
     out.write(_RESULT.pack(b"R", len(body)) + body)
     out.flush()

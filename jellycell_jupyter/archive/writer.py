@@ -353,6 +353,7 @@ class ArchiveWriter:
                 self._write_group(group)
             self._drain()
             if helper is not None:
+                helper.tell(len(self.members))  # so that it numbers its rows' members
                 answer = helper.answer()
                 if answer[0] == "ok":
                     self._append_helped(answer[1])
@@ -376,7 +377,7 @@ class ArchiveWriter:
                     f"{self.sqlite_scratch}-helped",
                     f"{self.sqlite_scratch}-helped-journal",
                 ]
-                for leftover in (str(self.helped), *leftovers):
+                for leftover in (str(self.helped), f"{self.helped}-index", *leftovers):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(leftover)
 
@@ -448,6 +449,7 @@ class ArchiveWriter:
         self.helper_progress = helper.progress
         helper.send(
             {
+                "rows": f"{self.helped}-index",
                 "groups": [
                     [
                         (e.name, e.path, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)
@@ -458,14 +460,16 @@ class ArchiveWriter:
                 "previous": self.previous,
                 "output": str(self.helped),
                 "sqlite_scratch": f"{self.sqlite_scratch}-helped",
-            }
+            },
+            more_to_come=True,
         )
         return helper
 
     def _append_helped(self, result: dict[str, Any]) -> None:
         """Append the helper's members and its index rows, shifted to follow ours."""
-        assert self.helped is not None
-        member_shift, entry_shift = len(self.members), self.rows_before + len(self.entries)
+        assert self.helped is not None and self.rows is not None
+        self._spool_rows()
+        member_shift, entry_shift = len(self.members), self.rows_before
         with open(self.helped, "rb") as helped:
             length = 0
             while block := helped.read(1 << 20):
@@ -484,10 +488,14 @@ class ArchiveWriter:
             self.groups.append(
                 [first_entry + entry_shift, count, first_member + member_shift, members]
             )
-        for row in result["entries"]:
-            row[6] += member_shift
-            self.entries.append(row)
-        self._spool_rows()
+        if result["rows"]:
+            with open(f"{self.helped}-index", "rb") as rows:
+                if self.rows_before:
+                    self.rows.write(b",")
+                while block := rows.read(1 << 20):
+                    self.rows.write(block)
+            self.rows_before += result["rows"]
+            self.files_before += result["row_files"]
         self.changed += result["changed"]
         self.vanished += result["vanished"]
         self.reused_bytes += result["reused_bytes"]
@@ -1011,8 +1019,14 @@ def _unreadable(entry: Entry, error: OSError) -> CheckpointError:
     )
 
 
-def write_helped(request: dict[str, Any], report: Callable[[int, int], None]) -> tuple[str, Any]:
-    """A helper's part of a create: the groups of ``request``, into a file of their own."""
+def write_helped(
+    request: dict[str, Any], report: Callable[[int, int], None], more: Callable[[], Any]
+) -> tuple[str, Any]:
+    """A helper's part of a create: the groups of ``request``, into files of their own.
+
+    The members go to ``output``; the index rows, once the creating process
+    has said how many members come before these, to ``rows`` as JSON.
+    """
     groups = [[Entry(*fields) for fields in group] for group in request["groups"]]
     files = sum(len(group) for group in groups)
     total = sum(entry.size for group in groups for entry in group)
@@ -1032,16 +1046,25 @@ def write_helped(request: dict[str, Any], report: Callable[[int, int], None]) ->
                 writer = ArchiveWriter(output, None, progress, scratch)
                 writer.write_groups(groups, files, total)
             writer.pool.shutdown(wait=True)
+        first_member = more()
+        with open(request["rows"], "wb") as rows:
+            for row in writer.entries:
+                row[6] += first_member
+            writer.rows = rows
+            writer._spool_rows()
     except CheckpointError as error:
         return ("refused", (error.message, error.kind))
     except OSError as error:
         return ("oserror", (error.errno, error.strerror, error.filename))
+    except EOFError:
+        return ("unavailable", "the creating process stopped")
     return (
         "ok",
         {
             "members": writer.members,
             "groups": writer.groups,
-            "entries": writer.entries,
+            "rows": writer.rows_before,
+            "row_files": writer.files_before,
             "changed": writer.changed,
             "vanished": writer.vanished,
             "reused_bytes": writer.reused_bytes,

@@ -130,7 +130,7 @@ def test_what_the_helper_cannot_read_fails_the_create_as_it_would_alone(
         "sqlite_scratch": str(varied.parent / "scratch"),
     }
 
-    status, data = writer.write_helped(request, lambda files, done: None)
+    status, data = writer.write_helped(request, lambda files, done: None, lambda: 0)
 
     assert status == "refused"
     assert "n100.md" in data[0] and data[1] == "environment"
