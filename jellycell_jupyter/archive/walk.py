@@ -31,16 +31,25 @@ SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 @dataclass(slots=True)
 class Entry:
-    """One project path to archive: ``name`` is its archive name, ``path`` where it is now."""
+    """One project path to archive: ``name`` is its archive name, below the folder ``root``.
+
+    Every entry shares its project's ``root`` string: a walk holds tens of
+    thousands of entries, and a full path each would be most of their memory.
+    """
 
     name: str
-    path: str
+    root: str
     kind: str  # "file", "sqlite", "dir" or "link"
     size: int
     mtime_ns: int
     mode: int
     link: str = ""
     signature: str = ""
+
+    @property
+    def path(self) -> str:
+        """Where the entry is now."""
+        return f"{self.root}/{self.name}"
 
 
 @dataclass
@@ -161,12 +170,12 @@ def _add_entry(scan: Scan, root: str, path: str, info: os.stat_result, excluded:
     if stat.S_ISDIR(info.st_mode):
         if path == excluded:
             return False
-        scan.entries.append(Entry(name, path, "dir", 0, info.st_mtime_ns, mode))
+        scan.entries.append(Entry(name, root, "dir", 0, info.st_mtime_ns, mode))
         return True
     if stat.S_ISREG(info.st_mode):
         kind = "sqlite" if _looks_like_sqlite(path, info.st_size) else "file"
         scan.entries.append(
-            Entry(name, path, kind, info.st_size, info.st_mtime_ns, mode, signature=signature)
+            Entry(name, root, kind, info.st_size, info.st_mtime_ns, mode, signature=signature)
         )
         return False
     if stat.S_ISLNK(info.st_mode):
@@ -174,7 +183,7 @@ def _add_entry(scan: Scan, root: str, path: str, info: os.stat_result, excluded:
         if isinstance(link, SkippedPath):
             scan.skipped.append(link)
         else:
-            scan.entries.append(Entry(name, path, "link", 0, info.st_mtime_ns, 0o777, link=link))
+            scan.entries.append(Entry(name, root, "link", 0, info.st_mtime_ns, 0o777, link=link))
         return False
     scan.skipped.append(_skip(root, path, "not a regular file, folder or link"))
     return False

@@ -452,7 +452,7 @@ class ArchiveWriter:
                 "rows": f"{self.helped}-index",
                 "groups": [
                     [
-                        (e.name, e.path, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)
+                        (e.name, e.root, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)
                         for e in group
                     ]
                     for group in groups

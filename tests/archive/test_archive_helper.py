@@ -122,7 +122,7 @@ def test_what_the_helper_cannot_read_fails_the_create_as_it_would_alone(
     refuse_to_open(next(e.path for e in entries if e.name.endswith("n100.md")))
     request = {
         "groups": [
-            [(e.name, e.path, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)]
+            [(e.name, e.root, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)]
             for e in entries
         ],
         "previous": None,
