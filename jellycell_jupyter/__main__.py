@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from . import archive
-from .commands import CommandError, HelpRequested, parse, run
-from .text import describe
+INTERRUPTED = "interrupted; nothing was left half-written"
+PRINTING_INTERRUPTED = "interrupted while printing the report; the operation itself finished"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; exit 0 on success, 1 when it failed, 2 for a usage mistake."""
+    from . import archive
+    from .commands import CommandError, HelpRequested, parse, run
+    from .text import describe
+
     words = sys.argv[1:] if argv is None else argv
     as_json = "--json" in words
     try:
@@ -26,22 +28,27 @@ def main(argv: list[str] | None = None) -> int:
     except archive.CheckpointError as error:
         return _fail(error.message, as_json, 1)
     except KeyboardInterrupt:
-        return _fail("interrupted; nothing was left half-written", as_json, 130)
-    if as_json:
-        print(report.model_dump_json())
-    else:
-        print(describe(report))
+        return _fail(INTERRUPTED, as_json, 130)
+    try:
+        print(report.model_dump_json() if as_json else describe(report))
+    except KeyboardInterrupt:  # the work was done; only its report was cut short
+        return _fail(PRINTING_INTERRUPTED, as_json, 130)
     failed = isinstance(report, archive.CheckpointVerifyReport) and not report.ok
     return 1 if failed else 0
 
 
 def _fail(message: str, as_json: bool, code: int) -> int:
     if as_json:
-        print(json.dumps(archive.ErrorReport(error=message).model_dump()))
+        from .archive.reports import ErrorReport
+
+        print(ErrorReport(error=message).model_dump_json())
     else:
         print(f"error: {message}", file=sys.stderr)
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before any work began, while Python was starting
+        sys.exit(_fail(INTERRUPTED, "--json" in sys.argv, 130))

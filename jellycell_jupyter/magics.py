@@ -85,8 +85,10 @@ class CheckpointMagics(Magics):  # type: ignore[misc]
         view, progress = _progress_view(arguments.verb, arguments.json)
         try:
             report = run(arguments, Path.cwd(), progress)
-        except (archive.CheckpointError, CommandError) as error:
+        except (archive.CheckpointError, CommandError, KeyboardInterrupt) as error:
             message = str(error)
+            if isinstance(error, KeyboardInterrupt):
+                message = "interrupted; nothing was left half-written"
             if view is not None:
                 view.finish(message, failed=True)
                 view.handle.update(view)

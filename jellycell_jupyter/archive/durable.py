@@ -6,10 +6,33 @@ import contextlib
 import errno
 import fcntl
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CheckpointError
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C until the block is over, then raise it as usual.
+
+    For the steps that make a finished checkpoint appear: an interrupt in
+    between would leave an archive without its sidecar, or tell the user that
+    nothing was made while it was. Only the main thread receives signals.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held and callable(previous):
+        previous(signal.SIGINT, None)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -290,7 +290,7 @@ class Extractor:
         self.writes: deque[Future[None]] = deque()
 
     def _refuse(self, member: str, why: str) -> CheckpointError:
-        return unsafe(self.label, member, why)
+        return unsafe(self.label, member, why, restoring=self.root is not None)
 
     def run(self) -> Outcome:
         """Process every member up to the end-of-archive marker."""
@@ -599,11 +599,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def unsafe(label: str, member: str, why: str) -> CheckpointError:
+def unsafe(label: str, member: str, why: str, *, restoring: bool = True) -> CheckpointError:
     """The refusal of an unsafe member ``member`` of archive ``label``."""
-    return CheckpointError(
-        f"{label} holds an unsafe member {member!r} ({why}); nothing was restored", "damaged"
-    )
+    outcome = "; nothing was restored" if restoring else ""
+    return CheckpointError(f"{label} holds an unsafe member {member!r} ({why}){outcome}", "damaged")
 
 
 def check_links(links: dict[str, str], refuse: Callable[[str, str], CheckpointError]) -> None:

@@ -472,7 +472,7 @@ def _extract_in_runs(
             worker.stop()
         if digest is not None:
             digest.stop()
-    outcome = _combine(archive, outcomes)
+    outcome = _combine(archive, outcomes, restoring=destination is not None)
     outcome.summary = tail.summary
     if destination is not None:
         for name, link in outcome.links.items():
@@ -681,7 +681,7 @@ class _Worker:
         self.helper.stop()
 
 
-def _combine(archive: Path, outcomes: list[Outcome]) -> Outcome:
+def _combine(archive: Path, outcomes: list[Outcome], *, restoring: bool = True) -> Outcome:
     """The runs' outcomes as one, if they agree as one pass would have."""
     whole = Outcome()
     kinds = whole.kinds
@@ -703,7 +703,7 @@ def _combine(archive: Path, outcomes: list[Outcome]) -> Outcome:
             if name.rpartition("/")[0] in whole.links:
                 raise Unfit(f"{name} lies under a link")
 
-        check_links(whole.links, partial(unsafe, archive.name))
+        check_links(whole.links, partial(unsafe, archive.name, restoring=restoring))
     return whole
 
 

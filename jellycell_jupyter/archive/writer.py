@@ -30,7 +30,14 @@ from typing import Any
 
 from isal import igzip, isal_zlib
 
-from .durable import fsync_dir, os_error, publish_exclusively, reservation, write_file_atomically
+from .durable import (
+    fsync_dir,
+    interrupts_held,
+    os_error,
+    publish_exclusively,
+    reservation,
+    write_file_atomically,
+)
 from .errors import CheckpointError
 from .gzipmember import LEVEL, compress_member, stored_member
 from .helpers import Helper
@@ -171,10 +178,12 @@ def _create_reserved(
             summary = writer.finish(project, now, message, scan)
             output.flush()
             os.fsync(output.fileno())
-        publish_exclusively(partial, final)
-        published = True
-        write_file_atomically(sidecar, summary.model_dump_json(indent=2).encode())
-        fsync_dir(folder)
+        sidecar_text = summary.model_dump_json(indent=2).encode()
+        with interrupts_held():  # the archive and its sidecar appear together
+            publish_exclusively(partial, final)
+            published = True
+            write_file_atomically(sidecar, sidecar_text)
+            fsync_dir(folder)
     except BaseException as error:
         for helper in ready:
             helper.stop()

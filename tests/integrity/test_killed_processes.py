@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from integrity_projects import child_environment, command, fill_project, run_com
 from integrity_trees import TreeState, comparable_state, describe_difference
 
 from jellycell_jupyter import archive
+from jellycell_jupyter.archive import writer
 
 TRIALS = 30
 
@@ -194,3 +196,26 @@ def test_killed_restore_leaves_target_absent_or_complete(tmp_path: Path) -> None
         )
         assert result.returncode == 0, result.stderr
         assert comparable_state(target, leave_out=()) == expected
+
+
+def test_ctrl_c_while_a_checkpoint_appears_leaves_all_or_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt between the archive's link and its sidecar waits for the sidecar."""
+    real_write = writer.write_file_atomically
+    moments: list[str] = []
+
+    def interrupted_meanwhile(path: Path, data: bytes) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the checkpoint appears
+        moments.append("sidecar being written")
+        real_write(path, data)
+        moments.append("sidecar written")
+
+    monkeypatch.setattr(writer, "write_file_atomically", interrupted_meanwhile)
+    with pytest.raises(KeyboardInterrupt):
+        archive.create(project, name="cut")
+
+    assert moments == ["sidecar being written", "sidecar written"]
+    folder = project / ".jellycell" / "checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == []
+    assert archive.list_checkpoints(project).checkpoints == []

@@ -324,3 +324,16 @@ def test_a_tilde_means_the_home_folder_as_in_a_shell(
     assert (home / "review" / "jellycell.toml").is_file()
     assert not (project / "~").exists()
     assert [entry.name for entry in listed.checkpoints] == ["saved"]
+
+
+def test_an_interrupted_checkpoint_is_one_line(
+    ip: InteractiveShell, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(archive, "create", interrupted)
+
+    with pytest.raises(UsageError, match=r"^interrupted; nothing was left half-written$"):
+        ip.run_line_magic("checkpoint", "-m 'stopped'")
+    assert archive.list_checkpoints(project).checkpoints == []
