@@ -278,7 +278,6 @@ class Extractor:
         # in (so nothing is written through a link), and a run before the last
         # ends at a member border instead of at the end of the archive.
         self.part = part
-        self.run_of_many = part != "whole"
         self.others = others
         self.outcome = Outcome()
         self.folders = self.outcome.folders
@@ -342,7 +341,7 @@ class Extractor:
             self._member(member)
             self._tick(False)
         self._wait_for_writes()
-        if not self.run_of_many:
+        if self.part == "whole":
             check_links(self.outcome.links, self._refuse)
             finish_folders(self.folders)
         self._tick(True)
@@ -510,14 +509,14 @@ class Extractor:
         landing = os.path.normpath(os.path.join(os.path.dirname(name), link))
         if landing == ".." or landing.startswith("../") or landing.startswith("/"):
             raise self._refuse(member.name, f"a link that leads out of the target ({link!r})")
-        if self.root is not None and not self.run_of_many:
+        if self.root is not None and self.part == "whole":
             os.symlink(link, os.path.join(self.root, name))
         self.outcome.kinds[name] = "link"
         self.outcome.links[name] = link
         self.outcome.files += 1
 
     def _make_hard_link(self, name: str, member: Member) -> None:
-        if self.run_of_many:
+        if self.part != "whole":
             raise Unfit("a hard link may name a file of another run")
         self._skip_data(member)
         try:

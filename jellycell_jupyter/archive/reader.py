@@ -345,7 +345,7 @@ def _extract(
                 progress,
                 size,
                 files_total,
-                read_summary=partial_summary_reader(size),
+                read_summary=summary_reader(size),
             ).run()
             stream.finish()
         finally:
@@ -357,7 +357,7 @@ def _extract(
     return outcome
 
 
-def partial_summary_reader(archive_size: int) -> Callable[[bytes], CheckpointSummary]:
+def summary_reader(archive_size: int) -> Callable[[bytes], CheckpointSummary]:
     """Parse an embedded ``checkpoint.json``; its size, if it lacks one, is the archive's."""
 
     def read(body: bytes) -> CheckpointSummary:
@@ -538,7 +538,7 @@ def _read_tail(archive: Path, destination: Path | None, size: int, offset: int) 
                 None,
                 size,
                 0,
-                read_summary=partial_summary_reader(size),
+                read_summary=summary_reader(size),
                 part="last",
             ).run()
             stream.finish()

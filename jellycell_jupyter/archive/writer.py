@@ -63,7 +63,8 @@ GROUP_SPREAD = 64  # on average a group ends every this many entries, by name
 READ_ATTEMPTS = 3
 SQLITE_PATIENCE = 60.0  # seconds a create waits for a database another program holds locked
 _SIZE_WIDTH = 20
-_NO_REUSE: dict[str, Any] = {}
+# A group of the previous checkpoint and its index rows, which a group may copy.
+Reusable = tuple[list[int], list[list[Any]]]
 # A create whose groups would take this long (estimated, in seconds) shares
 # the last of them with a helper process, which writes their members into a
 # file of its own that is then appended; the costs below share them evenly.
@@ -353,13 +354,15 @@ class ArchiveWriter:
         """Write entries cut into groups already; see :meth:`write_entries`."""
         self.files_total = files_total
         self.bytes_total = bytes_total
-        split = self._helper_split(groups)
+        # What each group could copy from the previous checkpoint, looked up once.
+        reusable = [self._reusable_rows(group) for group in groups]
+        split = self._helper_split(groups, reusable)
         helper = None
         try:
             if split < len(groups):
                 helper = self._start_helper(groups[split:])
-            for group in groups[:split]:
-                self._write_group(group)
+            for group, found in zip(groups[:split], reusable, strict=False):
+                self._write_group(group, found)
             self._drain()
             if helper is not None:
                 helper.tell(len(self.members))  # so that it numbers its rows' members
@@ -368,8 +371,8 @@ class ArchiveWriter:
                     self._append_helped(answer[1])
                 else:
                     self._helper_failed(answer)
-                    for group in groups[split:]:
-                        self._write_group(group)
+                    for group, found in zip(groups[split:], reusable[split:], strict=True):
+                        self._write_group(group, found)
                     self._drain()
         except BaseException:
             for future, _ in self.pending:
@@ -390,18 +393,19 @@ class ArchiveWriter:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(leftover)
 
-    def _write_group(self, group: list[Entry]) -> None:
+    def _write_group(self, group: list[Entry], reusable: Reusable | None) -> None:
         first_entry = self.rows_before + len(self.entries)
         first_member = len(self.members) + len(self.pending)
-        if not self._copy_group(group):
-            if (
-                len(group) == 1
-                and group[0].kind in ("file", "sqlite")
-                and (group[0].kind == "sqlite" or group[0].size > GROUP_LIMIT)
-            ):
-                self._write_large(group[0])
-            else:
-                self._write_small(group)
+        if reusable is not None:
+            self._copy_group(group, reusable)
+        elif (
+            len(group) == 1
+            and group[0].kind in ("file", "sqlite")
+            and (group[0].kind == "sqlite" or group[0].size > GROUP_LIMIT)
+        ):
+            self._write_large(group[0])
+        else:
+            self._write_small(group)
         members = len(self.members) + len(self.pending) - first_member
         written = self.rows_before + len(self.entries) - first_entry
         if written:
@@ -425,14 +429,14 @@ class ArchiveWriter:
 
     # -- a helper process for the last groups ---------------------------------------
 
-    def _helper_split(self, groups: list[list[Entry]]) -> int:
+    def _helper_split(self, groups: list[list[Entry]], reusable: list[Reusable | None]) -> int:
         """Where the helper's groups begin (``len(groups)`` for no helper), by estimated cost."""
         if self.helped is None or (os.cpu_count() or 1) < 2:
             return len(groups)
         costs = []
         per_file = 0.0
-        for group in groups:
-            if self._reusable_rows(group) is not None:
+        for group, found in zip(groups, reusable, strict=True):
+            if found is not None:
                 costs.append(len(group) * _COST_PER_REUSED)
             else:
                 size = sum(entry.size for entry in group)
@@ -523,7 +527,7 @@ class ArchiveWriter:
             raise OSError(number, text, filename)
         log.debug("writing the last groups here: %s", data)
 
-    def _reusable_rows(self, group: list[Entry]) -> tuple[list[int], list[list[Any]]] | None:
+    def _reusable_rows(self, group: list[Entry]) -> Reusable | None:
         """The previous checkpoint's group and rows for ``group``, if it is unchanged since."""
         previous = self.previous
         if previous is None:
@@ -538,11 +542,8 @@ class ArchiveWriter:
                 return None
         return old_group, rows
 
-    def _copy_group(self, group: list[Entry]) -> bool:
+    def _copy_group(self, group: list[Entry], reusable: Reusable) -> None:
         """Copy a group unchanged since the previous checkpoint, compressed, from it."""
-        reusable = self._reusable_rows(group)
-        if reusable is None:
-            return False
         old_group, rows = reusable
         assert self.previous is not None
         previous = self.previous
@@ -560,7 +561,6 @@ class ArchiveWriter:
             self.reused_bytes += length
         self.files_done += len(group)
         self.bytes_done += sum(entry.size for entry in group)
-        return True
 
     def _write_small(self, group: list[Entry]) -> None:
         raw = bytearray()
@@ -806,7 +806,7 @@ class ArchiveWriter:
                 "format": INDEX_FORMAT,
                 "members": self.members,
                 "groups": self.groups,
-                "entries": [],  # from the spool, or the rows still here
+                "entries": [],  # streamed from the spool
             },
         }
         tail_length = self._tail(summary, now)
@@ -834,8 +834,8 @@ class ArchiveWriter:
         """
         text = json.dumps(summary, separators=(",", ":")).encode()
         opening = text[: -len(b"]}}")]  # up to the entries' opening bracket
-        rows = self._rows_text()
-        rows_length = self.rows.tell() if self.rows is not None else len(rows)
+        assert self.rows is not None and not self.entries  # finish spooled every row
+        rows_length = self.rows.tell()
         closing_length = _SIZE_WIDTH + 1
         ending = b']},"size_bytes":'  # the entries and the index close; the size follows
         total = len(opening) + rows_length + len(ending) + closing_length
@@ -853,12 +853,9 @@ class ArchiveWriter:
             packer.compress(header("checkpoint.json", REGULAR, total, int(now.timestamp()), 0o644))
         )
         emit(packer.compress(opening))
-        if self.rows is not None:
-            self.rows.seek(0)
-            while block := self.rows.read(1 << 20):
-                emit(packer.compress(block))
-        else:
-            emit(packer.compress(rows))
+        self.rows.seek(0)
+        while block := self.rows.read(1 << 20):
+            emit(packer.compress(block))
         emit(packer.compress(ending))
         emit(packer.flush())
         rest_length = closing_length + padding(total) + len(END_OF_ARCHIVE)
@@ -867,11 +864,6 @@ class ArchiveWriter:
         closing = str(size).rjust(_SIZE_WIDTH).encode() + b"}"
         emit(stored_member(closing + bytes(padding(total)) + END_OF_ARCHIVE))
         return written
-
-    def _rows_text(self) -> bytes:
-        """The rows not spooled, as the inside of a JSON list."""
-        text = json.dumps([index_row_out(row) for row in self.entries], separators=(",", ":"))
-        return text[1:-1].encode()
 
     def _tick(self, *, force: bool) -> None:
         if self.report_progress is None:
