@@ -48,6 +48,18 @@ def hard_link(name: str, target: str) -> Member:
     return info, None
 
 
+def by_kind(kind: str, name: str, target: str, data: bytes | None = None) -> Member:
+    """A member described in words: a "file" (holding ``data``, by default its own
+    name), a "dir", a "symlink" to ``target`` or, for anything else, a hard link."""
+    if kind == "file":
+        return regular(name, name.encode("utf-8", "surrogateescape") if data is None else data)
+    if kind == "dir":
+        return folder(name)
+    if kind == "symlink":
+        return symlink(name, target)
+    return hard_link(name, target)
+
+
 def special(name: str, kind: bytes) -> Member:
     """A device, FIFO or other member that is no file at all."""
     info = tarfile.TarInfo(name)

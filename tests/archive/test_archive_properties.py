@@ -6,10 +6,10 @@ import errno
 import io
 import os
 import re
-import tarfile
 import tempfile
 from pathlib import Path
 
+from hostile_archives import by_kind, gz, tar_of
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -71,21 +71,7 @@ def hostile_members(draw: st.DrawFn) -> list[tuple[str, str, str]]:
 
 
 def build(members: list[tuple[str, str, str]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for kind, name, target in members:
-            info = tarfile.TarInfo(name)
-            data = None
-            if kind == "file":
-                data = io.BytesIO(b"x")
-                info.size = 1
-            elif kind == "dir":
-                info.type = tarfile.DIRTYPE
-            else:
-                info.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
-                info.linkname = target
-            tar.addfile(info, data)
-    return buffer.getvalue()
+    return gz(tar_of(*(by_kind(kind, name, target, b"x") for kind, name, target in members)))
 
 
 def landing_of(link: Path) -> Path | None:

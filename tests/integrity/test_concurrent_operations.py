@@ -225,13 +225,19 @@ def _edit(project: Path, rng: random.Random) -> None:
         handle.write(rng.randbytes(4096))
 
 
+def _old_checkpoints(project: Path, rng: random.Random, count: int) -> dict[str, TreeState]:
+    """``old-0`` ... checkpoints of ``project``, edited before each; what each holds."""
+    states: dict[str, TreeState] = {}
+    for number in range(count):
+        _edit(project, rng)
+        archive.create(project, name=f"old-{number}")
+        states[f"old-{number}"] = comparable_state(project)
+    return states
+
+
 def test_create_delete_and_restore_at_once_in_threads(busy_project: Path, tmp_path: Path) -> None:
     rng = random.Random(8)
-    states: dict[str, TreeState] = {}
-    for number in range(6):
-        _edit(busy_project, rng)
-        archive.create(busy_project, name=f"old-{number}")
-        states[f"old-{number}"] = comparable_state(busy_project)
+    states = _old_checkpoints(busy_project, rng, 6)
 
     def creator() -> list[str]:
         made = []
@@ -269,11 +275,7 @@ def test_create_delete_and_restore_at_once_in_threads(busy_project: Path, tmp_pa
 
 def test_create_delete_and_restore_at_once_in_processes(busy_project: Path, tmp_path: Path) -> None:
     rng = random.Random(9)
-    states: dict[str, TreeState] = {}
-    for number in range(3):
-        _edit(busy_project, rng)
-        archive.create(busy_project, name=f"old-{number}")
-        states[f"old-{number}"] = comparable_state(busy_project)
+    states = _old_checkpoints(busy_project, rng, 3)
     _edit(busy_project, rng)
     states["new"] = comparable_state(busy_project)
 

@@ -12,15 +12,14 @@ way a chain escapes) come up within a few hundred examples.
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import shutil
 import stat
-import tarfile
 from pathlib import Path
 
 import pytest
+from hostile_archives import by_kind, gz, tar_of
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from integrity_trees import describe_difference, tree_state
@@ -101,25 +100,7 @@ def playground(tmp_path_factory: pytest.TempPathFactory) -> tuple[archive.Projec
 
 
 def _tar(members: list[tuple[str, str, str]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for kind, name, target in members:
-            info = tarfile.TarInfo(name)
-            data = None
-            if kind == "file":
-                data = io.BytesIO(name.encode("utf-8", "surrogateescape"))
-                info.size = len(data.getvalue())
-            elif kind == "dir":
-                info.type = tarfile.DIRTYPE
-                info.mode = 0o755
-            elif kind == "symlink":
-                info.type = tarfile.SYMTYPE
-                info.linkname = target
-            else:
-                info.type = tarfile.LNKTYPE
-                info.linkname = target
-            tar.addfile(info, data)
-    return buffer.getvalue()
+    return gz(tar_of(*(by_kind(kind, name, target) for kind, name, target in members)))
 
 
 def _inodes(folder: Path, *, leave_out: Path | None = None) -> set[tuple[int, int]]:

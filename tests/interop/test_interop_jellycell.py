@@ -18,31 +18,21 @@ JELLYCELL = Path(sys.executable).with_name("jellycell")
 CHECKPOINTS = ".jellycell/checkpoints"
 
 
-def jellycell_json(*words: str, cwd: Path) -> Any:
-    """Run ``jellycell --json ...`` and return its JSON; fail with its output if it fails."""
-    result = subprocess.run(
-        [str(JELLYCELL), "--json", *words],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def _succeeded(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a command line; fail with its output if it fails."""
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
-    return json.loads(result.stdout)
+    return result
+
+
+def jellycell_json(*words: str, cwd: Path) -> Any:
+    """Run ``jellycell --json ...`` and return its JSON."""
+    return json.loads(_succeeded([str(JELLYCELL), "--json", *words], cwd).stdout)
 
 
 def ours_json(*words: str, cwd: Path) -> Any:
-    """Run ``python -m jellycell_jupyter ... --json`` and return its JSON."""
-    result = subprocess.run(
-        [sys.executable, "-m", "jellycell_jupyter", *words, "--json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    """Run ``python -m jellycell_jupyter ... --json``; return its JSON, all it prints."""
+    result = _succeeded([sys.executable, "-m", "jellycell_jupyter", *words, "--json"], cwd)
     assert result.stderr == ""
     return json.loads(result.stdout)
 
