@@ -32,7 +32,8 @@ Answer = tuple[str, Any]
 class Helper:
     """One helper process, started at once so that it is ready when work comes."""
 
-    def __init__(self, module: str) -> None:
+    def __init__(self, module: str, *, pass_fds: tuple[int, ...] = ()) -> None:
+        """Start ``python -m module``; ``pass_fds`` are open files it shares, by number."""
         env = dict(os.environ)
         # The package is found where this copy of it is, whatever the caller's path.
         env["PYTHONPATH"] = os.pathsep.join(
@@ -55,6 +56,7 @@ class Helper:
                 stderr=subprocess.PIPE,
                 env=env,
                 close_fds=True,
+                pass_fds=pass_fds,
             )
         except OSError as error:
             self._answer = ("unavailable", f"no helper could be started: {error}")

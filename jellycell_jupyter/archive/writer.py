@@ -17,14 +17,17 @@ import json
 import logging
 import os
 import sqlite3
+import tempfile
 import time
 import zlib
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +56,7 @@ from .reports import (
 )
 from .store import ProjectLike, as_project, list_checkpoints, lock_for, read_sidecar, sidecar_for
 from .tarformat import BLOCK, DIRECTORY, END_OF_ARCHIVE, REGULAR, SYMLINK, header, padding
-from .walk import SQLITE_COMPANIONS, Entry, scan_project
+from .walk import FILE, SQLITE, SQLITE_COMPANIONS, Entry, Walked, scan_project
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,9 @@ SQLITE_PATIENCE = 60.0  # seconds a create waits for a database another program 
 _SIZE_WIDTH = 20
 # A group of the previous checkpoint and its index rows, which a group may copy.
 Reusable = tuple[list[int], list[list[Any]]]
+# A group: the numbers of its first entry and of the entry after its last, and
+# the bytes of content its files hold.
+Span = tuple[int, int, int]
 # A create whose groups would take this long (estimated, in seconds) shares
 # the last of them with a helper process, which writes their members into a
 # file of its own that is then appended; the costs below share them evenly.
@@ -153,21 +159,23 @@ def _create_reserved(
     ready: list[Helper] = []
     try:
         previous = _previous_index(project)
+        # The walk is spooled to an unnamed file, which a helper is handed too.
+        spool = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (closed below)
 
         # A helper process is started while a large project is still being
         # walked, so that it is ready when its share of the groups is; not when
         # an earlier checkpoint is there, whose groups are mostly copied.
         def start_helper() -> None:
-            ready.append(Helper(PACKER))
+            ready.append(Helper(PACKER, pass_fds=(spool.fileno(),)))
 
         early = start_helper if previous is None else None
-        scan = scan_project(project, many=HELPER_ENTRIES, on_many=early)
         scratch = folder / f".{stem}.sqlite.partial"
         helped = folder / f".{stem}.helped.partial"
-        with open(partial, "wb") as output, open(rows_path, "w+b") as rows:
+        with spool, open(partial, "wb") as output, open(rows_path, "w+b") as rows:
+            scan = scan_project(project, spool=spool.fileno(), many=HELPER_ENTRIES, on_many=early)
             writer = ArchiveWriter(output, previous, progress, scratch, helped, ready, rows)
             try:
-                writer.write_entries(scan.entries, scan.total_bytes)
+                writer.write_entries(scan.entries)
             except StalePrevious as stale:
                 # The previous archive changed under us or was damaged: start
                 # again from the files themselves, copying nothing from it.
@@ -175,7 +183,7 @@ def _create_reserved(
                 output.seek(0)
                 output.truncate()
                 writer = ArchiveWriter(output, None, progress, scratch, helped, ready, rows)
-                writer.write_entries(scan.entries, scan.total_bytes)
+                writer.write_entries(scan.entries)
             summary = writer.finish(project, now, message, scan)
             output.flush()
             os.fsync(output.fileno())
@@ -293,6 +301,10 @@ class ArchiveWriter:
         self.helper_progress = [0, 0]
         # Index rows of finished groups go to this file (None: they stay here).
         self.rows = rows
+        # In a helper, which learns only at the end how many members come
+        # before its own, rows are spooled with a NUL where the member goes,
+        # and the members are kept here; see :func:`_unmark`.
+        self.marked: array[int] | None = None
         if rows is not None:
             rows.seek(0)
             rows.truncate()
@@ -342,27 +354,27 @@ class ArchiveWriter:
 
     # -- entries -----------------------------------------------------------------
 
-    def write_entries(self, entries: list[Entry], bytes_total: int) -> None:
+    def write_entries(self, walked: Walked) -> None:
         """Write every entry, grouping small ones and cutting large ones into pieces.
 
         When there is much to do, a helper process writes the last groups
         meanwhile, and its members are appended after these.
         """
-        self.write_groups(list(_groups(entries)), len(entries), bytes_total)
+        self.write_groups(walked, list(_groups(walked)))
 
-    def write_groups(self, groups: list[list[Entry]], files_total: int, bytes_total: int) -> None:
+    def write_groups(self, walked: Walked, groups: list[Span]) -> None:
         """Write entries cut into groups already; see :meth:`write_entries`."""
-        self.files_total = files_total
-        self.bytes_total = bytes_total
+        self.files_total = len(walked)
+        self.bytes_total = walked.total_bytes
         # What each group could copy from the previous checkpoint, looked up once.
-        reusable = [self._reusable_rows(group) for group in groups]
-        split = self._helper_split(groups, reusable)
+        reusable = [self._reusable_rows(walked, group) for group in groups]
+        split = self._helper_split(walked, groups, reusable)
         helper = None
         try:
             if split < len(groups):
-                helper = self._start_helper(groups[split:])
-            for group, found in zip(groups[:split], reusable, strict=False):
-                self._write_group(group, found)
+                helper = self._start_helper(walked, groups[split:])
+            for (start, stop, _), found in zip(groups[:split], reusable, strict=False):
+                self._write_group(walked.entries(start, stop), found)
             self._drain()
             if helper is not None:
                 helper.tell(len(self.members))  # so that it numbers its rows' members
@@ -371,8 +383,10 @@ class ArchiveWriter:
                     self._append_helped(answer[1])
                 else:
                     self._helper_failed(answer)
-                    for group, found in zip(groups[split:], reusable[split:], strict=True):
-                        self._write_group(group, found)
+                    for (start, stop, _), found in zip(
+                        groups[split:], reusable[split:], strict=True
+                    ):
+                        self._write_group(walked.entries(start, stop), found)
                     self._drain()
         except BaseException:
             for future, _ in self.pending:
@@ -389,7 +403,8 @@ class ArchiveWriter:
                     f"{self.sqlite_scratch}-helped",
                     f"{self.sqlite_scratch}-helped-journal",
                 ]
-                for leftover in (str(self.helped), f"{self.helped}-index", *leftovers):
+                helped = str(self.helped)
+                for leftover in (helped, f"{helped}-index", f"{helped}-index-marked", *leftovers):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(leftover)
 
@@ -417,6 +432,9 @@ class ArchiveWriter:
         """Move the rows of finished groups to the spool, as JSON; memory stays flat."""
         if self.rows is None or not self.entries:
             return
+        if self.marked is not None:
+            self._spool_marked()
+            return
         for start in range(0, len(self.entries), _ROWS_AT_ONCE):
             batch = self.entries[start : start + _ROWS_AT_ONCE]
             text = json.dumps([index_row_out(row) for row in batch], separators=(",", ":"))
@@ -427,21 +445,45 @@ class ArchiveWriter:
             self.files_before += sum(1 for row in batch if row[1] != "dir")
         self.entries.clear()
 
+    def _spool_marked(self) -> None:
+        """Spool rows as JSON with a NUL for each member number, which is kept aside.
+
+        JSON text never holds a raw NUL (control characters are escaped), so
+        the marks are unambiguous; the text is what ``json.dumps`` writes.
+        """
+        assert self.rows is not None and self.marked is not None
+        text = encode_basestring_ascii
+        parts = []
+        for row in map(index_row_out, self.entries):
+            parts.append(
+                f"[{text(row[0])},{text(row[1])},{row[2]},{row[3]},{row[4]},{text(row[5])},"
+                f"\0,{text(row[7])}]"
+            )
+            self.marked.append(row[6])
+        if self.rows_before:
+            self.rows.write(b",")
+        self.rows.write(",".join(parts).encode())
+        self.rows_before += len(self.entries)
+        self.files_before += sum(1 for row in self.entries if row[1] != "dir")
+        self.entries.clear()
+
     # -- a helper process for the last groups ---------------------------------------
 
-    def _helper_split(self, groups: list[list[Entry]], reusable: list[Reusable | None]) -> int:
+    def _helper_split(
+        self, walked: Walked, groups: list[Span], reusable: list[Reusable | None]
+    ) -> int:
         """Where the helper's groups begin (``len(groups)`` for no helper), by estimated cost."""
         if self.helped is None or (os.cpu_count() or 1) < 2:
             return len(groups)
         costs = []
         per_file = 0.0
-        for group, found in zip(groups, reusable, strict=True):
+        for (start, stop, size), found in zip(groups, reusable, strict=True):
+            count = stop - start
             if found is not None:
-                costs.append(len(group) * _COST_PER_REUSED)
+                costs.append(count * _COST_PER_REUSED)
             else:
-                size = sum(entry.size for entry in group)
-                costs.append(len(group) * _COST_PER_FILE + size * _COST_PER_BYTE)
-                per_file += len(group) * _COST_PER_FILE
+                costs.append(count * _COST_PER_FILE + size * _COST_PER_BYTE)
+                per_file += count * _COST_PER_FILE
         # Bytes are compressed on every core already; what a helper takes off
         # this process is the work done file by file, in Python.
         if per_file < HELPER_FROM:
@@ -457,19 +499,14 @@ class ArchiveWriter:
             spent += cost
         return len(groups)
 
-    def _start_helper(self, groups: list[list[Entry]]) -> Helper:
-        helper = self.ready.pop() if self.ready else Helper(PACKER)
+    def _start_helper(self, walked: Walked, groups: list[Span]) -> Helper:
+        helper = self.ready.pop() if self.ready else Helper(PACKER, pass_fds=(walked.fd,))
         self.helper_progress = helper.progress
         helper.send(
             {
                 "rows": f"{self.helped}-index",
-                "groups": [
-                    [
-                        (e.name, e.root, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)
-                        for e in group
-                    ]
-                    for group in groups
-                ],
+                "walked": walked,
+                "groups": groups,
                 "previous": self.previous,
                 "output": str(self.helped),
                 "sqlite_scratch": f"{self.sqlite_scratch}-helped",
@@ -527,11 +564,12 @@ class ArchiveWriter:
             raise OSError(number, text, filename)
         log.debug("writing the last groups here: %s", data)
 
-    def _reusable_rows(self, group: list[Entry]) -> Reusable | None:
-        """The previous checkpoint's group and rows for ``group``, if it is unchanged since."""
+    def _reusable_rows(self, walked: Walked, span: Span) -> Reusable | None:
+        """The previous checkpoint's group and rows for a group, if it is unchanged since."""
         previous = self.previous
         if previous is None:
             return None
+        group = walked.entries(span[0], span[1])
         start = previous.position.get(group[0].name)
         old_group = previous.groups_by_first.get(start) if start is not None else None
         if old_group is None or old_group[1] != len(group):
@@ -884,28 +922,31 @@ class ArchiveWriter:
         )
 
 
-def _groups(entries: list[Entry]) -> Iterator[list[Entry]]:
+def _groups(walked: Walked) -> Iterator[Span]:
     """Cut entries into groups whose borders depend on names, so they survive edits."""
-    group: list[Entry] = []
-    size = 0
-    for entry in entries:
-        alone = entry.kind == "sqlite" or (entry.kind == "file" and entry.size > GROUP_LIMIT)
-        if alone:
-            if group:
-                yield group
-                group, size = [], 0
-            yield [entry]
-            continue
-        group.append(entry)
-        size += BLOCK + entry.size
-        if (
-            size >= GROUP_LIMIT
-            or zlib.crc32(entry.name.encode("utf-8", "surrogateescape")) % GROUP_SPREAD == 0
-        ):
-            yield group
-            group, size = [], 0
-    if group:
-        yield group
+    start = size = 0
+    for chunk_number in range(len(walked.chunks)):
+        chunk = walked.chunk(chunk_number)
+        first = chunk_number * walked.chunk_size
+        kinds, sizes, begin = chunk.kinds, chunk.sizes, 0
+        with memoryview(chunk.names) as names:
+            for number, end in enumerate(chunk.ends):
+                kind, content = kinds[number], sizes[number]
+                if kind == SQLITE or (kind == FILE and content > GROUP_LIMIT):
+                    if start < first + number:
+                        yield start, first + number, size
+                    yield first + number, first + number + 1, content
+                    start, size, begin = first + number + 1, 0, end
+                    continue
+                size += content
+                # Headers count towards a group's fill, not towards its content.
+                filled = size + BLOCK * (first + number + 1 - start)
+                if filled >= GROUP_LIMIT or zlib.crc32(names[begin:end]) % GROUP_SPREAD == 0:
+                    yield start, first + number + 1, size
+                    start, size = first + number + 1, 0
+                begin = end
+    if start < walked.count:
+        yield start, walked.count, size
 
 
 def _readable(text: str) -> str:
@@ -1020,6 +1061,23 @@ def _unreadable(entry: Entry, error: OSError) -> CheckpointError:
     )
 
 
+def _unmark(marked: Any, members: array[int], shift: int, rows: Any) -> None:
+    """Copy spooled rows from ``marked`` to ``rows``, each NUL made its member plus ``shift``."""
+    numbers = iter(members)
+    rest = b""
+    while block := marked.read(1 << 20):
+        pieces = (rest + block).split(b"\0")
+        rest = pieces.pop()
+        filled = []
+        for piece in pieces:
+            filled.append(piece)
+            filled.append(b"%d" % (next(numbers) + shift))
+        rows.write(b"".join(filled))
+    rows.write(rest)
+    if next(numbers, None) is not None:
+        raise CheckpointError("a helper process lost index rows; try again")
+
+
 def write_helped(
     request: dict[str, Any], report: Callable[[int, int], None], more: Callable[[], Any]
 ) -> tuple[str, Any]:
@@ -1028,37 +1086,42 @@ def write_helped(
     The members go to ``output``; the index rows, once the creating process
     has said how many members come before these, to ``rows`` as JSON.
     """
-    groups = [[Entry(*fields) for fields in group] for group in request["groups"]]
-    files = sum(len(group) for group in groups)
-    total = sum(entry.size for group in groups for entry in group)
+    walked: Walked = request["walked"]
+    groups: list[Span] = request["groups"]
 
     def progress(step: Progress) -> None:
         report(step.files_done, step.bytes_done)
 
     scratch = Path(request["sqlite_scratch"])
+    marked_path = f"{request['rows']}-marked"
     try:
-        with open(request["output"], "wb") as output:
-            writer = ArchiveWriter(output, request["previous"], progress, scratch)
+        with open(request["output"], "wb") as output, open(marked_path, "w+b") as marked:
+            writer = ArchiveWriter(output, request["previous"], progress, scratch, rows=marked)
+            writer.marked = array("q")
             try:
-                writer.write_groups(groups, files, total)
+                writer.write_groups(walked, groups)
             except StalePrevious:
                 output.seek(0)
                 output.truncate()
-                writer = ArchiveWriter(output, None, progress, scratch)
-                writer.write_groups(groups, files, total)
+                writer = ArchiveWriter(output, None, progress, scratch, rows=marked)
+                writer.marked = array("q")
+                writer.write_groups(walked, groups)
             writer.pool.shutdown(wait=True)
-        first_member = more()
-        with open(request["rows"], "wb") as rows:
-            for row in writer.entries:
-                row[6] += first_member
-            writer.rows = rows
             writer._spool_rows()
+            first_member = more()
+            assert writer.marked is not None
+            with open(request["rows"], "wb") as rows:
+                marked.seek(0)
+                _unmark(marked, writer.marked, first_member, rows)
     except CheckpointError as error:
         return ("refused", (error.message, error.kind))
     except OSError as error:
         return ("oserror", (error.errno, error.strerror, error.filename))
     except EOFError:
         return ("unavailable", "the creating process stopped")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marked_path)
     return (
         "ok",
         {

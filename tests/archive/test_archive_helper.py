@@ -11,13 +11,17 @@ import logging
 import os
 import random
 import sys
+import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jellycell_jupyter import archive
-from jellycell_jupyter.archive import CheckpointError, helpers, reader, writer
+from jellycell_jupyter.archive import CheckpointError, helpers, reader, walk, writer
+from jellycell_jupyter.archive.walk import Walked
 
 CHECKPOINTS = ".jellycell/checkpoints"
 
@@ -32,9 +36,9 @@ def helped(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     handed: list[int] = []
     original = writer.ArchiveWriter._start_helper
 
-    def counting(self: writer.ArchiveWriter, groups: list) -> helpers.Helper:
-        handed.append(sum(len(group) for group in groups))
-        return original(self, groups)
+    def counting(self: writer.ArchiveWriter, walked: Walked, groups: list) -> helpers.Helper:
+        handed.append(sum(stop - start for start, stop, _ in groups))
+        return original(self, walked, groups)
 
     monkeypatch.setattr(writer.ArchiveWriter, "_start_helper", counting)
     return handed
@@ -64,9 +68,24 @@ def leftovers(project: Path) -> list[str]:
     return sorted(p.name for p in (project / CHECKPOINTS).iterdir() if p.name.startswith("."))
 
 
+def index_text(report: archive.CheckpointCreateReport) -> str:
+    """The index rows of ``checkpoint.json``, as the text the archive holds."""
+    with tarfile.open(report.path) as tar:
+        member = tar.extractfile("checkpoint.json")
+        assert member is not None
+        text = member.read().decode()
+    rows = json.dumps(json.loads(text)["index"]["entries"], separators=(",", ":"))
+    assert f'"entries":{rows}' in text
+    return rows
+
+
 def test_a_helped_create_writes_the_bytes_a_create_alone_writes(
     varied: Path, helped: list[int], snapshot: Callable[..., dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Names the index must escape, among the helper's groups and this process's.
+    for folder in ("notebooks/notes", "data"):
+        (varied / folder / 'r\u00e9sum\u00e9 "q" \\ \x01.md').write_text("escaped\n")
+    os.symlink('r\u00e9sum\u00e9 "q" \\ \x01.md', varied / "data" / "\u00fcber-link")
     with_help = archive.create(varied, name="with-help")
     entries = len(snapshot(varied, exclude=(CHECKPOINTS,)))
     assert len(helped) == 1 and 0 < helped[0] < entries
@@ -76,10 +95,29 @@ def test_a_helped_create_writes_the_bytes_a_create_alone_writes(
 
     assert len(helped) == 1
     assert data_part(with_help) == data_part(alone)
+    assert index_text(with_help) == index_text(alone)
     assert with_help.files == alone.files
     assert archive.verify(varied, "with-help").ok
     restored = archive.restore(varied, "with-help", into=varied.parent / "back")
     assert snapshot(Path(restored.target)) == snapshot(varied, exclude=(CHECKPOINTS,))
+    assert leftovers(varied) == []
+
+
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_a_walk_spooled_in_small_chunks_gives_the_same_archive(
+    varied: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usual = archive.create(varied, name="usual")
+    # Groups of the usual spread, so that many of them span chunks, shared with a helper.
+    monkeypatch.setattr(walk, "CHUNK", chunk)
+    monkeypatch.setattr(writer, "HELPER_FROM", 0.0)
+    monkeypatch.setattr(writer, "_HELPER_START", 0.0)
+
+    small = archive.create(varied, name="small")
+
+    assert data_part(small) == data_part(usual)
+    assert index_text(small) == index_text(usual)
+    assert archive.verify(varied, "small").ok
     assert leftovers(varied) == []
 
 
@@ -118,13 +156,13 @@ def test_without_a_working_helper_the_create_does_it_all(
 def test_what_the_helper_cannot_read_fails_the_create_as_it_would_alone(
     varied: Path, refuse_to_open: Callable[[str], None]
 ) -> None:
-    entries = writer.scan_project(archive.load_project(varied)).entries
-    refuse_to_open(next(e.path for e in entries if e.name.endswith("n100.md")))
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the test's process)
+    walked = writer.scan_project(archive.load_project(varied), spool=spool.fileno()).entries
+    refuse_to_open(next(e.path for e in walked if e.name.endswith("n100.md")))
     request = {
-        "groups": [
-            [(e.name, e.root, e.kind, e.size, e.mtime_ns, e.mode, e.link, e.signature)]
-            for e in entries
-        ],
+        "rows": str(varied.parent / "helped.partial-index"),
+        "walked": walked,
+        "groups": [(number, number + 1, 0) for number in range(len(walked))],
         "previous": None,
         "output": str(varied.parent / "helped.partial"),
         "sqlite_scratch": str(varied.parent / "scratch"),
@@ -183,8 +221,8 @@ def test_a_helper_started_early_but_not_needed_is_stopped(
     started: list[helpers.Helper] = []
     original = helpers.Helper.__init__
 
-    def recording(self: helpers.Helper, module: str) -> None:
-        original(self, module)
+    def recording(self: helpers.Helper, module: str, **how: Any) -> None:
+        original(self, module, **how)
         started.append(self)
 
     monkeypatch.setattr(helpers.Helper, "__init__", recording)
