@@ -10,13 +10,14 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import CheckpointError
 
 
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C until the block is over, then raise it as usual.
+    """Hold Ctrl-C and SIGTERM until the block is over, then act on them as usual.
 
     For the steps that make a finished checkpoint appear: an interrupt in
     between would leave an archive without its sidecar, or tell the user that
@@ -26,13 +27,21 @@ def interrupts_held() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not None:  # None: set outside Python, left alone
+            previous[signum] = signal.signal(signum, lambda received, _: held.append(received))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if held and callable(previous):
-        previous(signal.SIGINT, None)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    for received in dict.fromkeys(held):
+        handler = previous[received]
+        if callable(handler):
+            handler(received, None)
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(received)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -112,6 +113,7 @@ def create(
     except OSError as error:
         raise os_error(error, folder) from None
 
+    _sweep_leftovers(project)
     for stem in _candidate_names(name, now):
         try:
             with reservation(lock_for(project, stem), f"creating checkpoint {stem!r}"):
@@ -126,6 +128,38 @@ def create(
             if name is not None or error.kind != "conflict":
                 raise
     raise CheckpointError("could not find a free checkpoint name; try again", "conflict")
+
+
+# The hidden files a create makes next to its archive, named after the checkpoint,
+# and the file that reserves its name.
+_LEFTOVER = re.compile(
+    r"\.(?P<stem>.+?)\."
+    r"(?:tar\.gz\.partial|json\.partial-\d+|index\.partial|helped\.partial.*|sqlite\.partial.*|lock)"
+)
+
+
+def _sweep_leftovers(project: Project) -> None:
+    """Remove what creates killed outright (by SIGKILL or a power cut) left behind.
+
+    A create holds its checkpoint name's reservation until its hidden files
+    are gone, so files whose name can be reserved now belong to nobody.
+    """
+    folder = project.checkpoints_dir
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    stems: dict[str, list[str]] = {}
+    for name in names:
+        if (found := _LEFTOVER.fullmatch(name)) is not None:
+            stems.setdefault(found["stem"], []).append(name)
+    for stem, leftovers in stems.items():
+        claim = reservation(lock_for(project, stem), f"creating checkpoint {stem!r}")
+        with contextlib.suppress(CheckpointError, OSError), claim:
+            for name in leftovers:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / name)
+                log.info("removed %s, left by a create that was killed", folder / name)
 
 
 def _candidate_names(name: str | None, now: datetime) -> Iterator[str]:

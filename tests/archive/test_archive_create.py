@@ -16,6 +16,7 @@ import pytest
 
 from jellycell_jupyter import archive
 from jellycell_jupyter.archive import CheckpointError, Progress, writer
+from jellycell_jupyter.archive.durable import reservation
 from jellycell_jupyter.archive.names import sanitize_name
 
 
@@ -372,3 +373,30 @@ def test_a_file_that_vanishes_while_archiving_is_reported_and_left_out(
     assert "notebooks/notes/note-007.txt" not in names
     assert "data/large.bin" not in names
     assert "notebooks/notes/note-008.txt" in names
+
+
+def test_a_create_removes_what_killed_creates_left_and_nothing_a_live_one_uses(
+    project: Path,
+) -> None:
+    folder = project / ".jellycell" / "checkpoints"
+    folder.mkdir(parents=True)
+    dead = [
+        ".dead.tar.gz.partial",
+        ".dead.index.partial",
+        ".dead.helped.partial-index-marked",
+        ".dead.sqlite.partial-journal",
+        ".dead.json.partial-4242",
+        ".dead.lock",
+        ".dotted.name.tar.gz.partial",
+    ]
+    live = [".busy.tar.gz.partial", ".busy.index.partial"]
+    unrelated = [".notes.txt", "busy.tar.gz.partial"]
+    for name in dead + live + unrelated:
+        (folder / name).write_bytes(b"left")
+
+    with reservation(folder / ".busy.lock", "creating checkpoint 'busy'"):
+        archive.create(project, name="fresh")
+        left = sorted(os.listdir(folder))
+
+    assert left == sorted([*live, *unrelated, ".busy.lock", "fresh.json", "fresh.tar.gz"]), left
+    assert archive.verify(project, "fresh").ok

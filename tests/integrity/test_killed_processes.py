@@ -14,9 +14,11 @@ import random
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 from integrity_projects import child_environment, command, fill_project, run_command
@@ -41,14 +43,36 @@ def _edit(project: Path, rng: random.Random) -> None:
 
 
 def _run_and_kill(
-    words: list[str], delay: float, started: Callable[[], bool], *, from_start: bool
+    words: list[str],
+    delay: float,
+    started: Callable[[], bool],
+    *,
+    from_start: bool,
+    how: signal.Signals = signal.SIGKILL,
+    said: list[str] | None = None,
 ) -> int:
-    """Start the command, kill it ``delay`` seconds in; return its exit status (-9 if killed)."""
+    """Start the command, signal it ``delay`` seconds in; return its exit status (-9 if killed).
+
+    What it printed on stderr is appended to ``said``, if given.
+    """
+    with tempfile.TemporaryFile() as errors:
+        status = _signalled(words, delay, started, from_start, how, errors)
+        errors.seek(0)
+        if said is not None:
+            said.append(errors.read().decode())
+    return status
+
+
+def _signalled(
+    words: list[str],
+    delay: float,
+    started: Callable[[], bool],
+    from_start: bool,
+    how: signal.Signals,
+    errors: IO[bytes],
+) -> int:
     process = subprocess.Popen(
-        command(*words),
-        env=child_environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command(*words), env=child_environment(), stdout=subprocess.DEVNULL, stderr=errors
     )
     try:
         if not from_start:
@@ -56,7 +80,7 @@ def _run_and_kill(
                 time.sleep(0.001)
         time.sleep(delay)
     finally:
-        process.kill()  # signals only this PID; a finished child is a zombie until waited
+        process.send_signal(how)  # only this PID; a finished child is a zombie until waited
         status = process.wait()
     return status
 
@@ -145,6 +169,8 @@ def test_killed_create_shows_only_complete_checkpoints(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert archive.verify(project, name).ok
     _assert_only_complete_checkpoints(project)
+    # What the killed creates left behind went with the next create.
+    assert [item for item in os.listdir(folder) if item.startswith(".")] == []
 
 
 @pytest.mark.slow
@@ -219,3 +245,75 @@ def test_ctrl_c_while_a_checkpoint_appears_leaves_all_or_nothing(
     folder = project / ".jellycell" / "checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == []
     assert archive.list_checkpoints(project).checkpoints == []
+
+
+@pytest.mark.slow
+def test_terminated_create_and_restore_leave_nothing_behind(tmp_path: Path) -> None:
+    """SIGTERM, as a service manager or ``kill`` sends it: a clean exit (143), nothing left."""
+    project = fill_project(tmp_path / "terminated", seed=13, megabytes=4)
+    folder = project / ".jellycell" / "checkpoints"
+    archive.create(project, name="source")
+    expected = comparable_state(project)
+    restores = tmp_path / "restores"
+    restores.mkdir()
+    rng = random.Random(2468)
+
+    def lock_of(name: str) -> Callable[[], bool]:
+        return lambda: (folder / f".{name}.lock").exists()
+
+    def staging_of(target: str) -> Callable[[], bool]:
+        return lambda: any(
+            item.startswith(f".{target}.restoring-") for item in os.listdir(restores)
+        )
+
+    def restore_into(target: str) -> list[str]:
+        return ["restore", "source", "--project", str(project), "--into", str(restores / target)]
+
+    create_takes, create_begins = _timed(["create", str(project), "--name", "t"], lock_of("t"))
+    restore_takes, restore_begins = _timed(restore_into("t"), staging_of("t"))
+
+    def finished(status: int, said: str) -> bool:
+        """Whether the command's work is done, from how it ended and what it said."""
+        # -15: the signal came as Python was exiting, after the work and the handler.
+        assert status in (0, 143, -15), said
+        if status == 143:
+            assert "error: terminated; nothing was left half-written" in said or (
+                "the operation itself finished" in said
+            ), said
+        return status != 143 or "the operation itself finished" in said
+
+    terminated = 0
+    for trial in range(10):
+        name = f"term-{trial:02d}"
+        said: list[str] = []
+        status = _run_and_kill(
+            ["create", str(project), "--name", name],
+            rng.uniform(0, create_takes - create_begins),
+            lock_of(name),
+            from_start=False,
+            how=signal.SIGTERM,
+            said=said,
+        )
+        terminated += status == 143
+        assert [item for item in os.listdir(folder) if item.startswith(".")] == []
+        made = name in _assert_only_complete_checkpoints(project)
+        assert made == finished(status, said[0])
+
+        said = []
+        status = _run_and_kill(
+            restore_into(name),
+            rng.uniform(0, restore_takes - restore_begins),
+            staging_of(name),
+            from_start=False,
+            how=signal.SIGTERM,
+            said=said,
+        )
+        terminated += status == 143
+        assert [item for item in os.listdir(restores) if item.startswith(".")] == []
+        if finished(status, said[0]):
+            assert comparable_state(restores / name, leave_out=()) == expected
+        else:
+            assert not (restores / name).exists()
+
+    print(f"{terminated} of 20 commands were terminated while working")
+    assert terminated >= 5
