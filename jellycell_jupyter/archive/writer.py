@@ -23,9 +23,9 @@ import time
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
@@ -67,8 +67,6 @@ GROUP_SPREAD = 64  # on average a group ends every this many entries, by name
 READ_ATTEMPTS = 3
 SQLITE_PATIENCE = 60.0  # seconds a create waits for a database another program holds locked
 _SIZE_WIDTH = 20
-# A group of the previous checkpoint and its index rows, which a group may copy.
-Reusable = tuple[list[int], list[list[Any]]]
 # A group: the numbers of its first entry and of the entry after its last, and
 # the bytes of content its files hold.
 Span = tuple[int, int, int]
@@ -265,13 +263,20 @@ def _create_reserved(
 
 @dataclass
 class PreviousArchive:
-    """The newest earlier checkpoint whose compressed groups may be copied."""
+    """The newest earlier checkpoint whose compressed groups may be copied.
+
+    Only what a copy needs is kept, in a few bytes an entry: each group's
+    fingerprint (see :func:`_fingerprint`), and each file's sha256 and member;
+    the rest of a copied row is the walk's own entry, equal by fingerprint.
+    """
 
     path: Path
-    entries: list[list[Any]]
     members: list[list[int]]
-    groups_by_first: dict[int, list[int]]
-    position: dict[str, int] = field(default_factory=dict)
+    groups: list[list[int]]
+    by_first_name: dict[str, int]  # a copiable group's number, by its first entry's name
+    fingerprints: list[bytes]
+    digests: bytearray  # 32 bytes an entry, zeros where it is not a file
+    member_of: array[int]  # an entry's member, counted from its group's first member
 
 
 def _previous_index(project: Project) -> PreviousArchive | None:
@@ -282,34 +287,182 @@ def _previous_index(project: Project) -> PreviousArchive | None:
         index = read_index(archive)
         if index is None or any(len(member) != 5 for member in index["members"]):
             continue
-        entries = [index_row_in(row) for row in index["entries"]]
-        return PreviousArchive(
-            path=archive,
-            entries=entries,
-            members=index["members"],
-            groups_by_first={group[0]: group for group in index["groups"]},
-            position={row[0]: number for number, row in enumerate(entries)},
-        )
+        try:
+            return _digest_previous(archive, index)
+        except (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError):
+            continue  # an index of a shape this version does not know: copy nothing
+        except isal_zlib.error:  # type: ignore[misc]
+            continue
     return None
 
 
+def _digest_previous(archive: Path, index: dict[str, Any]) -> PreviousArchive:
+    """Reduce the rows of ``index`` to what a copy needs, a batch of rows at a time."""
+    groups: list[list[int]] = index["groups"]
+    previous = PreviousArchive(archive, index["members"], groups, {}, [], bytearray(), array("I"))
+    rows: list[list[Any]] = []
+    taken = 0  # rows of earlier batches
+    number = 0  # the group being gathered
+    for batch in index["entries"]:
+        rows += map(index_row_in, batch)
+        while number < len(groups) and groups[number][0] + groups[number][1] <= taken + len(rows):
+            first, count, first_member, _ = groups[number]
+            mine = rows[first - taken : first - taken + count]
+            if first == len(previous.member_of) and len(mine) == count:
+                fingerprint = _fingerprint(map(_row_fields, mine))
+                for row in mine:
+                    digest = _digest_of(row)
+                    if digest is None:
+                        fingerprint, digest = b"", bytes(32)
+                    previous.digests += digest
+                    previous.member_of.append(row[6] - first_member)
+                if fingerprint:
+                    previous.by_first_name[mine[0][0]] = number
+                previous.fingerprints.append(fingerprint)
+            number += 1
+            done = first + count - taken
+            if done > 0:
+                del rows[:done]
+                taken += done
+    if len(previous.fingerprints) != len(groups):
+        raise ValueError("the index's groups do not cover its rows")
+    return previous
+
+
+def _digest_of(row: list[Any]) -> bytes | None:
+    """A file row's sha256 as 32 bytes (zeros for other rows); None if it is no sha256."""
+    if row[1] != "file":
+        return bytes(32)
+    try:
+        digest = bytes.fromhex(row[5])
+    except (ValueError, TypeError):
+        return None
+    return digest if len(digest) == 32 else None
+
+
+def _row_fields(row: list[Any]) -> str | None:
+    """What must be equal for an entry to be copied from a previous row; None: never.
+
+    Fields are joined by NUL, which no name, link or number holds, and each
+    kind has a fixed number of them, so the text of a group says one thing.
+    """
+    kind = row[1]
+    if kind == "file":
+        return f"file\0{row[0]}\0{row[2]}\0{row[3]}\0{row[4]}\0{row[7]}" if row[7] else None
+    if kind == "dir":
+        return f"dir\0{row[0]}\0{row[2]}\0{row[3]}\0{row[4]}"
+    if kind == "link":
+        return f"link\0{row[0]}\0{row[3]}\0{row[5]}"
+    return None
+
+
+def _entry_fields(entry: Entry) -> str | None:
+    """:func:`_row_fields` of the row a walk's entry would be written as."""
+    if entry.kind == "file":
+        e = entry
+        return f"file\0{e.name}\0{e.size}\0{e.mtime_ns}\0{e.mode}\0{e.signature}"
+    if entry.kind == "dir":
+        return f"dir\0{entry.name}\0{0}\0{entry.mtime_ns}\0{entry.mode}"
+    if entry.kind == "link":
+        return f"link\0{entry.name}\0{entry.mtime_ns}\0{entry.link}"
+    return None  # a database is backed up afresh every time
+
+
+def _fingerprint(fields: Iterable[str | None]) -> bytes:
+    """A digest of a group's rows as a copy compares them; empty if it may not be copied."""
+    texts = list(fields)
+    if None in texts:
+        return b""
+    joined = "\0".join(texts)  # type: ignore[arg-type]
+    return hashlib.blake2b(joined.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+
+
 def read_index(archive: Path) -> dict[str, Any] | None:
-    """The member index of one of our archives, read from its last member only."""
+    """The member index of one of our archives, read from its last member only.
+
+    Its ``entries`` are an iterator of batches of rows, parsed as they are
+    taken: the rows of a large project would be most of a create's memory.
+    """
     summary = read_sidecar(archive)
     if summary is None or summary.index_offset is None:
         return None
+    blocks = _index_text(archive, summary.index_offset)
     try:
-        with open(archive, "rb") as handle:
-            handle.seek(summary.index_offset)
-            tail = handle.read()
-        data = igzip.decompress(tail)  # type: ignore[no-untyped-call]
-        length = int(data[124:136].split(b"\0", 1)[0] or b"0", 8)
-        index = json.loads(data[BLOCK : BLOCK + length])["index"]
+        head = b""
+        opening = -1
+        for block in blocks:
+            seen = max(0, len(head) - len(_ENTRIES))
+            head += block
+            opening = head.find(_ENTRIES, seen)
+            if opening >= 0 or len(head) > _HEAD_AT_MOST:
+                break
+        start = opening + len(_ENTRIES)
+        try:
+            if opening < 0:
+                raise ValueError("no entries where this version writes them")
+            index = json.loads(head[:start] + b"]}}")["index"]
+            index["entries"] = _rows_of(head[start:], blocks)
+        except ValueError:  # not the layout written now: read it whole
+            index = json.loads(head + b"".join(blocks))["index"]
+            index["entries"] = iter([index["entries"]])
     except (OSError, ValueError, KeyError, TypeError, isal_zlib.error):  # type: ignore[misc]
         return None
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         return None
     return index
+
+
+_ENTRIES = b'"entries":['
+_HEAD_AT_MOST = 1 << 26  # bytes of checkpoint.json searched for the entries' start
+_ROWS_TEXT = 1 << 20  # bytes of index rows parsed at once
+
+
+def _index_text(archive: Path, offset: int) -> Iterator[bytes]:
+    """The text of ``checkpoint.json``, which begins at ``offset``, in blocks."""
+    with open(archive, "rb") as handle:
+        handle.seek(offset)
+        with igzip.IGzipFile(fileobj=handle) as stream:  # type: ignore[no-untyped-call]
+            header = stream.read(BLOCK)
+            remaining = int(header[124:136].split(b"\0", 1)[0] or b"0", 8)
+            while remaining > 0:
+                block = stream.read(min(remaining, _ROWS_TEXT))
+                if not block:
+                    raise ValueError("checkpoint.json is cut short")
+                remaining -= len(block)
+                yield block
+
+
+def _rows_of(pending: bytes, more: Iterator[bytes]) -> Iterator[list[list[Any]]]:
+    """Batches of index rows from the text after ``"entries":[``, parsed as they come.
+
+    A batch is cut after a row's closing bracket. A bracket inside a name is
+    found by trying: text cut inside a JSON string never parses, since the
+    string is left open, so a failed cut moves back to the bracket before.
+    """
+    wanted = _ROWS_TEXT
+    finished = False
+    while True:
+        while not finished and len(pending) < wanted:
+            block = next(more, None)
+            finished = block is None
+            pending += block or b""
+        cut = len(pending)
+        while (cut := pending.rfind(b"],[", 0, cut)) >= 0:
+            try:
+                rows = json.loads(b"[" + pending[: cut + 1] + b"]")
+            except ValueError:
+                continue
+            yield rows
+            pending = pending[cut + 2 :]
+            wanted = _ROWS_TEXT
+            break
+        else:
+            if not finished:  # no whole row yet: take more text
+                wanted = len(pending) + _ROWS_TEXT
+                continue
+            rows, _ = json.JSONDecoder().raw_decode("[" + pending.decode())
+            yield rows
+            return
 
 
 class ArchiveWriter:
@@ -400,8 +553,8 @@ class ArchiveWriter:
         """Write entries cut into groups already; see :meth:`write_entries`."""
         self.files_total = len(walked)
         self.bytes_total = walked.total_bytes
-        # What each group could copy from the previous checkpoint, looked up once.
-        reusable = [self._reusable_rows(walked, group) for group in groups]
+        # Which group of the previous checkpoint each group may be a copy of.
+        reusable = [self._candidate(walked, group) for group in groups]
         split = self._helper_split(walked, groups, reusable)
         helper = None
         try:
@@ -442,11 +595,11 @@ class ArchiveWriter:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(leftover)
 
-    def _write_group(self, group: list[Entry], reusable: Reusable | None) -> None:
+    def _write_group(self, group: list[Entry], candidate: int | None) -> None:
         first_entry = self.rows_before + len(self.entries)
         first_member = len(self.members) + len(self.pending)
-        if reusable is not None:
-            self._copy_group(group, reusable)
+        if candidate is not None and self._copy_group(group, candidate):
+            pass
         elif (
             len(group) == 1
             and group[0].kind in ("file", "sqlite")
@@ -503,9 +656,7 @@ class ArchiveWriter:
 
     # -- a helper process for the last groups ---------------------------------------
 
-    def _helper_split(
-        self, walked: Walked, groups: list[Span], reusable: list[Reusable | None]
-    ) -> int:
+    def _helper_split(self, walked: Walked, groups: list[Span], reusable: list[int | None]) -> int:
         """Where the helper's groups begin (``len(groups)`` for no helper), by estimated cost."""
         if self.helped is None or (os.cpu_count() or 1) < 2:
             return len(groups)
@@ -598,41 +749,50 @@ class ArchiveWriter:
             raise OSError(number, text, filename)
         log.debug("writing the last groups here: %s", data)
 
-    def _reusable_rows(self, walked: Walked, span: Span) -> Reusable | None:
-        """The previous checkpoint's group and rows for a group, if it is unchanged since."""
+    def _candidate(self, walked: Walked, span: Span) -> int | None:
+        """The previous checkpoint's group a group may be a copy of, by first name and size."""
         previous = self.previous
         if previous is None:
             return None
-        group = walked.entries(span[0], span[1])
-        start = previous.position.get(group[0].name)
-        old_group = previous.groups_by_first.get(start) if start is not None else None
-        if old_group is None or old_group[1] != len(group):
+        number = previous.by_first_name.get(walked.entries(span[0], span[0] + 1)[0].name)
+        if number is None or previous.groups[number][1] != span[1] - span[0]:
             return None
-        rows = previous.entries[old_group[0] : old_group[0] + old_group[1]]
-        for entry, row in zip(group, rows, strict=True):
-            if not _unchanged(entry, row):
-                return None
-        return old_group, rows
+        return number
 
-    def _copy_group(self, group: list[Entry], reusable: Reusable) -> None:
-        """Copy a group unchanged since the previous checkpoint, compressed, from it."""
-        old_group, rows = reusable
+    def _copy_group(self, group: list[Entry], number: int) -> bool:
+        """Copy a group unchanged since the previous checkpoint, compressed, from it.
+
+        Return False, copying nothing, if the group changed after all.
+        """
         assert self.previous is not None
         previous = self.previous
+        if _fingerprint(map(_entry_fields, group)) != previous.fingerprints[number]:
+            return False
+        first, _, old_first_member, members = previous.groups[number]
         first_member = len(self.members) + len(self.pending)
-        member_shift = first_member - old_group[2]
-        for row in rows:
-            copied = list(row)
-            copied[6] = row[6] + member_shift
-            self.entries.append(copied)
+        digests, member_of = previous.digests, previous.member_of
+        for at, entry in enumerate(group, start=first):
+            member = first_member + member_of[at]
+            if entry.kind == "file":
+                digest = digests[32 * at : 32 * at + 32].hex()
+                row = [entry.name, "file", entry.size, entry.mtime_ns, entry.mode, digest]
+                self.entries.append([*row, member, entry.signature])
+            elif entry.kind == "dir":
+                self.entries.append(
+                    [entry.name, "dir", 0, entry.mtime_ns, entry.mode, "", member, ""]
+                )
+            else:
+                row = [entry.name, "link", 0, entry.mtime_ns, 0o777, entry.link, member, ""]
+                self.entries.append(row)
         path = previous.path
         for offset, length, _, tar_length, crc in previous.members[
-            old_group[2] : old_group[2] + old_group[3]
+            old_first_member : old_first_member + members
         ]:
             self._submit(partial(_read_exactly, path, offset, length, crc), tar_length)
             self.reused_bytes += length
         self.files_done += len(group)
         self.bytes_done += sum(entry.size for entry in group)
+        return True
 
     def _write_small(self, group: list[Entry]) -> None:
         raw = bytearray()
@@ -986,17 +1146,6 @@ def _groups(walked: Walked) -> Iterator[Span]:
 def _readable(text: str) -> str:
     """``text`` for a report: bytes of a name that are not UTF-8 shown as ``\\xff``."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _unchanged(entry: Entry, row: list[Any]) -> bool:
-    if entry.kind == "sqlite" or row[0] != entry.name:
-        return False
-    if entry.kind == "file":
-        same = row[1:5] == ["file", entry.size, entry.mtime_ns, entry.mode]
-        return same and bool(row[7]) and row[7] == entry.signature
-    if entry.kind == "dir":
-        return bool(row[1:5] == ["dir", 0, entry.mtime_ns, entry.mode])
-    return bool(row[1] == "link" and row[3] == entry.mtime_ns and row[5] == entry.link)
 
 
 def _open_unfollowed(path: str, flags: int) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from jellycell_jupyter import archive
-from jellycell_jupyter.archive import CheckpointSummary
+from jellycell_jupyter.archive import CheckpointSummary, writer
 
 CHECKPOINTS = ".jellycell/checkpoints"
 
@@ -115,3 +119,45 @@ def test_a_damaged_previous_archive_is_not_copied_from(bulky_project: Path, tmp_
         bulky_project / "data" / "large.bin"
     ).read_bytes()
     assert second.files == first.files
+
+
+def index_rows_text(path: str) -> str:
+    """The index rows as ``checkpoint.json`` holds them, as text."""
+    with tarfile.open(path) as tar:
+        text = tar.extractfile("checkpoint.json").read().decode()  # type: ignore[union-attr]
+    rows = json.dumps(json.loads(text)["index"]["entries"], separators=(",", ":"))
+    assert f'"entries":{rows}' in text
+    return rows
+
+
+def test_a_copy_writes_the_rows_the_previous_index_holds_even_read_in_small_batches(
+    bulky_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Names whose text holds the brackets and quotes that cut index rows apart.
+    for name in ("a],[b.txt", 'q"],["x\\.txt', "\u00e9t\u00e9 ],[ 2.txt"):
+        (bulky_project / "data" / name).write_text(name)
+    os.symlink("a],[b.txt", bulky_project / "data" / "link ],[")
+    first = archive.create(bulky_project, name="first")
+    monkeypatch.setattr(writer, "_ROWS_TEXT", 40)  # a batch of a row or two
+
+    second = archive.create(bulky_project, name="second")
+
+    assert second.reused_bytes > 0.9 * second.size_bytes
+    assert index_rows_text(second.path) == index_rows_text(first.path)
+    assert archive.verify(bulky_project, "second").ok
+
+
+def test_index_rows_are_read_back_whole_whatever_the_batch_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [
+        ["a],[b", "file", 1, 2, 420, "0" * 64, 0, "1:2"],
+        ['c"],["', "link", 0, 2, 511, "],[", 0, ""],
+        ["d", "dir", 0, 3, 493, "", 1, ""],
+    ]
+    text = json.dumps(rows, separators=(",", ":")).encode()[1:] + b'},"size_bytes":   9}'
+    for batch in (1, 7, 40, 1 << 20):
+        monkeypatch.setattr(writer, "_ROWS_TEXT", batch)
+        blocks = iter([text[i : i + 5] for i in range(5, len(text), 5)])
+        read = [row for rows_read in writer._rows_of(text[:5], blocks) for row in rows_read]
+        assert read == rows, batch
