@@ -297,6 +297,7 @@ class Benchmark:
             ).get("reused_bytes")
 
         clear_folder(checkpoints)
+        clear_folder(restore_base / f"restored-{tag}")  # the trees set aside after each run
         for archive in archives.values():
             clear_folder(archive)
         return sections
@@ -308,10 +309,15 @@ class Benchmark:
 
         Creates come first; tar's restore and ours then run one after the
         other, since a disk's speed drifts over minutes of heavy writing.
+        A restored tree is moved aside after its run and deleted only once
+        the series is over: on ext4, deleting thousands of folders makes the
+        next run's folders and files cost several times the system time.
         """
         tag = root.name
         steps: list[Step] = []
         restores: list[Step] = []
+        aside = restore_base / f"restored-{tag}"
+        moved = iter(range(1_000_000))
 
         def target(tool: str) -> Path:
             return restore_base / f"{tool}-{tag}"
@@ -325,7 +331,12 @@ class Benchmark:
             return prepare
 
         def remove(tool: str) -> Callable[[], None]:
-            return lambda: clear_folder(target(tool))
+            def set_aside() -> None:
+                if target(tool).exists():
+                    aside.mkdir(parents=True, exist_ok=True)
+                    target(tool).rename(aside / f"{tool}-{next(moved)}")
+
+            return set_aside
 
         def empty_checkpoints() -> None:
             clear_folder(checkpoints)
