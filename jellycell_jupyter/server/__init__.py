@@ -13,6 +13,7 @@ from .operations import OperationsHandler
 from .projects import ProjectsHandler
 from .restore import RestoreHandler
 from .running import RunningOperations
+from .unknown import UnknownRouteHandler
 from .verify import VerifyHandler
 from .version import OpenAPIHandler, VersionHandler
 
@@ -45,8 +46,12 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     web_app.add_handlers(  # type: ignore[no-untyped-call]
         ".*$",
         [
-            (url_path_join(base_url, API_PREFIX, route) + "/?$", handler)
-            for route, handler in ROUTES
+            *(
+                (url_path_join(base_url, API_PREFIX, route) + "/?$", handler)
+                for route, handler in ROUTES
+            ),
+            # Last, so it answers only what no route above matched.
+            (url_path_join(base_url, API_PREFIX) + "/(?P<rest>.*)$", UnknownRouteHandler),
         ],
     )
     log.info("checkpoints API at %s", url_path_join(base_url, API_PREFIX))

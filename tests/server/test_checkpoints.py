@@ -8,6 +8,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import jellycell_jupyter
 from jellycell_jupyter.server.download import content_disposition
 
@@ -388,3 +390,20 @@ async def test_openapi_description_is_served_under_the_base_url(api: Any) -> Non
     assert reply.code == 200
     assert reply.json["openapi"].startswith("3.")
     assert reply.json["servers"] == [{"url": api.url()}]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE"])
+async def test_an_unknown_route_is_a_json_404(api: Any, method: str) -> None:
+    headers = {**api.auth, "X-XSRFToken": "x", "Cookie": "_xsrf=x"}
+    reply = await api.request(method, "checkpoint", "x", body={}, headers=headers)
+
+    assert reply.code == 404
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert "no route 'checkpoint/x'" in reply.json["error"]
+    assert "openapi.json" in reply.json["message"]
+
+
+async def test_an_unknown_route_needs_the_token_first(api: Any) -> None:
+    reply = await api.request("GET", "nothing-here", headers={})
+
+    assert reply.code == 403
