@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import sqlite3
 import tempfile
 import time
@@ -128,11 +129,13 @@ def create(
     raise CheckpointError("could not find a free checkpoint name; try again", "conflict")
 
 
-# The hidden files a create makes next to its archive, named after the checkpoint,
-# and the file that reserves its name.
+# The hidden files a create makes next to its archive, named after the checkpoint
+# (no suffix is another one with a dot and more in front, so a name says whose it
+# is), and the file that reserves the name, which only tells whose files to look for.
 _LEFTOVER = re.compile(
-    r"\.(?P<stem>.+?)\."
-    r"(?:tar\.gz\.partial|json\.partial-\d+|index\.partial|helped\.partial.*|sqlite\.partial.*|lock)"
+    r"\.(?P<stem>.+?)\.(?P<suffix>tar\.gz\.partial|index\.partial|json\.partial-\d+"
+    r"|sqlite\.partial(?:-journal)?|helped-[0-9a-f]{8}\.partial(?:-index(?:-marked)?"
+    r"|-sqlite(?:-journal)?)?|lock)"
 )
 
 
@@ -150,7 +153,9 @@ def _sweep_leftovers(project: Project) -> None:
     stems: dict[str, list[str]] = {}
     for name in names:
         if (found := _LEFTOVER.fullmatch(name)) is not None:
-            stems.setdefault(found["stem"], []).append(name)
+            leftovers = stems.setdefault(found["stem"], [])
+            if found["suffix"] != "lock":  # removed by the reservation itself, once released
+                leftovers.append(name)
     for stem, leftovers in stems.items():
         claim = reservation(lock_for(project, stem), f"creating checkpoint {stem!r}")
         with contextlib.suppress(CheckpointError, OSError), claim:
@@ -202,7 +207,9 @@ def _create_reserved(
 
         early = start_helper if previous is None else None
         scratch = folder / f".{stem}.sqlite.partial"
-        helped = folder / f".{stem}.helped.partial"
+        # A helper's files are this create's own: a helper of a killed create
+        # may still be writing its files for a moment, and must not meet these.
+        helped = folder / f".{stem}.helped-{secrets.token_hex(4)}.partial"
         with spool, open(partial, "wb") as output, open(rows_path, "w+b") as rows:
             scan = scan_project(project, spool=spool.fileno(), many=HELPER_ENTRIES, on_many=early)
             writer = ArchiveWriter(output, previous, progress, scratch, helped, ready, rows)
@@ -586,12 +593,14 @@ class ArchiveWriter:
             self.ready.clear()
             if helper is not None:
                 helper.stop()
-                leftovers = [
-                    f"{self.sqlite_scratch}-helped",
-                    f"{self.sqlite_scratch}-helped-journal",
-                ]
                 helped = str(self.helped)
-                for leftover in (helped, f"{helped}-index", f"{helped}-index-marked", *leftovers):
+                for leftover in (
+                    helped,
+                    f"{helped}-index",
+                    f"{helped}-index-marked",
+                    f"{helped}-sqlite",
+                    f"{helped}-sqlite-journal",
+                ):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(leftover)
 
@@ -694,7 +703,7 @@ class ArchiveWriter:
                 "groups": groups,
                 "previous": self.previous,
                 "output": str(self.helped),
-                "sqlite_scratch": f"{self.sqlite_scratch}-helped",
+                "sqlite_scratch": f"{self.helped}-sqlite",
             },
             more_to_come=True,
         )

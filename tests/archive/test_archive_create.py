@@ -379,24 +379,34 @@ def test_a_create_removes_what_killed_creates_left_and_nothing_a_live_one_uses(
     project: Path,
 ) -> None:
     folder = project / ".jellycell" / "checkpoints"
-    folder.mkdir(parents=True)
+    # Finished checkpoints whose names look like leftovers'.
+    looks_left = [".z.helped-0123abcd.partial", ".y.sqlite.partial-journal", "w.index.partial"]
+    for name in looks_left:
+        archive.create(project, name=name)
     dead = [
         ".dead.tar.gz.partial",
         ".dead.index.partial",
-        ".dead.helped.partial-index-marked",
+        ".dead.helped-0123abcd.partial",
+        ".dead.helped-0123abcd.partial-index-marked",
+        ".dead.helped-0123abcd.partial-sqlite-journal",
         ".dead.sqlite.partial-journal",
         ".dead.json.partial-4242",
         ".dead.lock",
         ".dotted.name.tar.gz.partial",
     ]
-    live = [".busy.tar.gz.partial", ".busy.index.partial"]
-    unrelated = [".notes.txt", "busy.tar.gz.partial"]
+    # A live create's files, under a name that ends like a leftover of another name.
+    live = [".x.sqlite.partial.tar.gz.partial", ".x.sqlite.partial.index.partial"]
+    unrelated = [".notes.txt", "busy.tar.gz.partial", ".z.helped.partial.tar.gz.x"]
     for name in dead + live + unrelated:
         (folder / name).write_bytes(b"left")
 
-    with reservation(folder / ".busy.lock", "creating checkpoint 'busy'"):
+    with reservation(folder / ".x.sqlite.partial.lock", "creating checkpoint 'x.sqlite.partial'"):
         archive.create(project, name="fresh")
         left = sorted(os.listdir(folder))
 
-    assert left == sorted([*live, *unrelated, ".busy.lock", "fresh.json", "fresh.tar.gz"]), left
+    finished = [f"{name}{suffix}" for name in looks_left for suffix in (".json", ".tar.gz")]
+    kept = [*live, *unrelated, *finished, ".x.sqlite.partial.lock", "fresh.json", "fresh.tar.gz"]
+    assert left == sorted(kept), left
     assert archive.verify(project, "fresh").ok
+    for name in looks_left:
+        assert archive.verify(project, name).ok
