@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,8 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(number: int, frame: object) -> None:
+    # Once is enough: a second SIGTERM must not cut the clean-up short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated
 
 
@@ -26,54 +29,71 @@ def main(argv: list[str] | None = None) -> int:
     Ctrl-C exits with 130 and SIGTERM with 143, each after the clean-up an
     error gets: no partial archive, no staging folder is left.
     """
-    previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is threading.main_thread() and previous is not None:
+    in_charge = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if in_charge else None
+    if previous is not None:
         signal.signal(signal.SIGTERM, _terminate)
+    words = sys.argv[1:] if argv is None else argv
     try:
-        return _main(argv)
+        return _main(words)
+    except KeyboardInterrupt as interrupt:  # while the package was still being imported
+        return _interrupted(interrupt, "--json" in words)
     finally:
-        if threading.current_thread() is threading.main_thread() and previous is not None:
+        # After a SIGTERM, more of them stay ignored until the exit reports 143.
+        if previous is not None and signal.getsignal(signal.SIGTERM) is _terminate:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(words: list[str]) -> int:
     from . import archive
     from .commands import CommandError, HelpRequested, parse, run
     from .text import describe
 
-    words = sys.argv[1:] if argv is None else argv
     as_json = "--json" in words
     try:
         arguments = parse(words, "python -m jellycell_jupyter")
         report = run(arguments, Path.cwd())
     except HelpRequested as help_text:
-        print(help_text)
-        return 0
+        return _print(str(help_text), 0)
     except CommandError as error:
         return _fail(str(error), as_json, 2)
     except archive.CheckpointError as error:
         return _fail(error.message, as_json, 1)
-    except Terminated:
-        return _fail(TERMINATED, as_json, 143)
-    except KeyboardInterrupt:
-        return _fail(INTERRUPTED, as_json, 130)
-    try:
-        print(report.model_dump_json() if as_json else describe(report))
-    except KeyboardInterrupt as interrupt:  # the work was done; only its report was cut short
-        return _fail(
-            PRINTING_INTERRUPTED, as_json, 143 if isinstance(interrupt, Terminated) else 130
-        )
+    except KeyboardInterrupt as interrupt:
+        return _interrupted(interrupt, as_json)
     failed = isinstance(report, archive.CheckpointVerifyReport) and not report.ok
-    return 1 if failed else 0
+    try:
+        return _print(report.model_dump_json() if as_json else describe(report), int(failed))
+    except KeyboardInterrupt as interrupt:  # the work was done; only its report was cut short
+        code = 143 if isinstance(interrupt, Terminated) else 130
+        return _fail(PRINTING_INTERRUPTED, as_json, code)
+
+
+def _print(text: str, code: int) -> int:
+    """Print ``text``; a reader that went away (``| head``) is no failure of the command."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Nothing more can be written there, not even at exit's flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
+
+
+def _interrupted(interrupt: KeyboardInterrupt, as_json: bool) -> int:
+    if isinstance(interrupt, Terminated):
+        return _fail(TERMINATED, as_json, 143)
+    return _fail(INTERRUPTED, as_json, 130)
 
 
 def _fail(message: str, as_json: bool, code: int) -> int:
-    if as_json:
-        from .archive.reports import ErrorReport
+    try:
+        if as_json:
+            from .archive.reports import ErrorReport
 
-        print(ErrorReport(error=message).model_dump_json())
-    else:
+            return _print(ErrorReport(error=message).model_dump_json(), code)
         print(f"error: {message}", file=sys.stderr)
+    except BrokenPipeError:
+        pass
     return code
 
 

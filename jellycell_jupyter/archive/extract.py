@@ -67,8 +67,15 @@ class Outcome:
     digests: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    link_times: dict[str, int] = field(default_factory=dict)
     # Path, mode, time, and whether the folder was made with that mode already.
     folders: list[tuple[str, int, int, bool]] = field(default_factory=list)
+
+
+def make_link(link: str, path: str, mtime: int) -> None:
+    """A symbolic link at ``path`` to ``link``, with the time the archive gives it."""
+    os.symlink(link, path)
+    os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
 class GzipStream:
@@ -510,9 +517,10 @@ class Extractor:
         if landing == ".." or landing.startswith("../") or landing.startswith("/"):
             raise self._refuse(member.name, f"a link that leads out of the target ({link!r})")
         if self.root is not None and self.part == "whole":
-            os.symlink(link, os.path.join(self.root, name))
+            make_link(link, os.path.join(self.root, name), member.mtime)
         self.outcome.kinds[name] = "link"
         self.outcome.links[name] = link
+        self.outcome.link_times[name] = member.mtime
         self.outcome.files += 1
 
     def _make_hard_link(self, name: str, member: Member) -> None:
@@ -692,7 +700,8 @@ def _serve_run(
         )
     except (Unfit, CheckpointError, HeaderError, OSError) as problem:
         return ("unfit", str(problem))
-    return ("ok", (outcome.files, outcome.digests, outcome.kinds, outcome.links, outcome.folders))
+    parts = (outcome.files, outcome.digests, outcome.kinds, outcome.links, outcome.link_times)
+    return ("ok", (*parts, outcome.folders))
 
 
 if __name__ == "__main__":

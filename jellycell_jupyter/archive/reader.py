@@ -32,7 +32,7 @@ from typing import Any
 
 from isal import isal_zlib
 
-from .durable import os_error
+from .durable import interrupts_held, os_error
 from .errors import CheckpointError
 from .extract import (
     UMASK,
@@ -42,6 +42,7 @@ from .extract import (
     Unfit,
     check_links,
     finish_folders,
+    make_link,
     read_run,
     unsafe,
 )
@@ -119,10 +120,11 @@ def restore(
             staging.chmod(0o777 & ~UMASK)
             _move_into_place(staging, target)
     except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in reversed(created_parents):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        with interrupts_held():  # a second Ctrl-C must not stop the clean-up halfway
+            shutil.rmtree(staging, ignore_errors=True)
+            for folder in reversed(created_parents):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
         if isinstance(error, OSError):
             if str(error.filename or "").startswith(str(staging)):
                 # The hidden staging folder is ours; the user asked about the target.
@@ -130,7 +132,8 @@ def restore(
             raise os_error(error, target) from None
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with interrupts_held():
+            shutil.rmtree(staging, ignore_errors=True)
 
     log.info(
         "restored checkpoint %s of %s into %s: %d files in %.2fs",
@@ -476,7 +479,7 @@ def _extract_in_runs(
     outcome.summary = tail.summary
     if destination is not None:
         for name, link in outcome.links.items():
-            os.symlink(link, os.path.join(destination, name))
+            make_link(link, os.path.join(destination, name), outcome.link_times[name])
     # Folder times are system calls, the index check is Python: side by side.
     finishing = _Finishing(outcome.folders if destination is not None else [])
     try:
@@ -673,8 +676,8 @@ class _Worker:
         status, data = self.helper.answer()
         if status != "ok":
             raise Unfit(str(data))
-        files, digests, kinds, links, folders = data
-        return Outcome(files, None, digests, kinds, links, folders)
+        files, digests, kinds, links, link_times, folders = data
+        return Outcome(files, None, digests, kinds, links, link_times, folders)
 
     def stop(self) -> None:
         """End the process, at once if it is still running."""
@@ -695,6 +698,7 @@ def _combine(archive: Path, outcomes: list[Outcome], *, restoring: bool = True) 
                 raise Unfit(f"{name} is in two runs")
         whole.digests.update(part.digests)
         whole.links.update(part.links)
+        whole.link_times.update(part.link_times)
         whole.folders.extend(part.folders)
     if whole.links:
         # Every folder a run wrote through is one of its entries, so a name's

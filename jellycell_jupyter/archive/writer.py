@@ -20,6 +20,7 @@ import re
 import secrets
 import sqlite3
 import tempfile
+import threading
 import time
 import zlib
 from array import array
@@ -215,6 +216,8 @@ def _create_reserved(
             writer = ArchiveWriter(output, previous, progress, scratch, helped, ready, rows)
             try:
                 writer.write_entries(scan.entries)
+                if previous is not None:
+                    previous.confirm()
             except StalePrevious as stale:
                 # The previous archive changed under us or was damaged: start
                 # again from the files themselves, copying nothing from it.
@@ -233,17 +236,18 @@ def _create_reserved(
             write_file_atomically(sidecar, sidecar_text)
             fsync_dir(folder)
     except BaseException as error:
-        for helper in ready:
-            helper.stop()
-        for leftover in (partial, final if published else None, sidecar if published else None):
-            if leftover is not None:
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
+        with interrupts_held():  # a second Ctrl-C must not stop the clean-up halfway
+            for helper in ready:
+                helper.stop()
+            for leftover in (partial, final if published else None, sidecar if published else None):
+                if leftover is not None:
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
         if isinstance(error, OSError):
             raise os_error(error, folder) from None
         raise
     finally:
-        with contextlib.suppress(OSError):
+        with interrupts_held(), contextlib.suppress(OSError):
             rows_path.unlink()
     log.info(
         "created checkpoint %s of %s: %d files, %d bytes (%d reused) in %.2fs",
@@ -284,6 +288,39 @@ class PreviousArchive:
     fingerprints: list[bytes]
     digests: bytearray  # 32 bytes an entry, zeros where it is not a file
     member_of: array[int]  # an entry's member, counted from its group's first member
+    _whole: Future[str] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A helper process is handed what to copy; the check stays with its creator.
+        return {**vars(self), "_whole": None}
+
+    def check_whole(self, expected: str) -> None:
+        """Start hashing the whole archive, to hold against ``expected`` before it is trusted.
+
+        Each copied member is checked against its CRC in the index, but the
+        index itself could be damaged: only the archive's sha256, which its
+        sidecar records, vouches for the rows a copy takes over.
+        """
+        future: Future[str] = Future()
+        self._whole = future
+
+        def run() -> None:
+            try:
+                digest = hashlib.sha256()
+                with open(self.path, "rb", buffering=0) as handle:
+                    while block := handle.read(1 << 20):
+                        digest.update(block)
+                future.set_result("" if digest.hexdigest() == expected else "its sha256 differs")
+            except OSError as error:
+                future.set_result(f"it cannot be read ({error.strerror})")
+
+        threading.Thread(target=run, name="jellycell-previous", daemon=True).start()
+
+    def confirm(self) -> None:
+        """Raise :class:`StalePrevious` unless the whole archive matched its sha256."""
+        problem = self._whole.result() if self._whole is not None else "it was not checked"
+        if problem:
+            raise StalePrevious(f"{self.path.name}: {problem}")
 
 
 def _previous_index(project: Project) -> PreviousArchive | None:
@@ -292,47 +329,74 @@ def _previous_index(project: Project) -> PreviousArchive | None:
             continue
         archive = Path(entry.path)
         index = read_index(archive)
-        if index is None or any(len(member) != 5 for member in index["members"]):
+        if index is None or not index["archive_sha256"]:
             continue
         try:
-            return _digest_previous(archive, index)
-        except (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError):
-            continue  # an index of a shape this version does not know: copy nothing
-        except isal_zlib.error:  # type: ignore[misc]
+            previous = _digest_previous(archive, index)
+        except Exception as error:  # any index that cannot be used is not used
+            log.info("not copying from %s: its index cannot be used (%s)", archive, error)
             continue
+        previous.check_whole(index["archive_sha256"])
+        return previous
     return None
 
 
 def _digest_previous(archive: Path, index: dict[str, Any]) -> PreviousArchive:
-    """Reduce the rows of ``index`` to what a copy needs, a batch of rows at a time."""
+    """Reduce the rows of ``index`` to what a copy needs, a batch of rows at a time.
+
+    Members must tile the archive up to the index, and groups must tile the
+    members and the rows, or nothing is copied; a row whose member lies
+    outside its group makes that group one that is never copied.
+    """
+    members: list[list[int]] = index["members"]
     groups: list[list[int]] = index["groups"]
-    previous = PreviousArchive(archive, index["members"], groups, {}, [], bytearray(), array("I"))
+    end = 0
+    for member in members:
+        if len(member) != 5 or not all(type(value) is int and value >= 0 for value in member):
+            raise ValueError("a member is not five whole numbers")
+        if member[0] != end or member[1] == 0 or member[4] >= 1 << 32:
+            raise ValueError("the members do not follow one another")
+        end += member[1]
+    if end != index["offset"]:
+        raise ValueError("the members do not reach the index")
+    counted = 0
+    for group in groups:
+        if len(group) != 4 or not all(type(value) is int and value >= 0 for value in group):
+            raise ValueError("a group is not four whole numbers")
+        if group[2] != counted:
+            raise ValueError("the groups do not cover the members in order")
+        counted += group[3]
+    if counted != len(members):
+        raise ValueError("the groups do not cover the members")
+
+    previous = PreviousArchive(archive, members, groups, {}, [], bytearray(), array("I"))
     rows: list[list[Any]] = []
     taken = 0  # rows of earlier batches
     number = 0  # the group being gathered
     for batch in index["entries"]:
         rows += map(index_row_in, batch)
         while number < len(groups) and groups[number][0] + groups[number][1] <= taken + len(rows):
-            first, count, first_member, _ = groups[number]
+            first, count, first_member, member_count = groups[number]
             mine = rows[first - taken : first - taken + count]
-            if first == len(previous.member_of) and len(mine) == count:
-                fingerprint = _fingerprint(map(_row_fields, mine))
-                for row in mine:
-                    digest = _digest_of(row)
-                    if digest is None:
-                        fingerprint, digest = b"", bytes(32)
-                    previous.digests += digest
-                    previous.member_of.append(row[6] - first_member)
-                if fingerprint:
-                    previous.by_first_name[mine[0][0]] = number
-                previous.fingerprints.append(fingerprint)
+            if first != len(previous.member_of) or len(mine) != count:
+                raise ValueError("the groups do not cover the rows in order")
+            fingerprint = _fingerprint(map(_row_fields, mine))
+            for row in mine:
+                digest = _digest_of(row)
+                within = row[6] - first_member if type(row[6]) is int else -1
+                if digest is None or not 0 <= within < member_count:
+                    fingerprint, digest, within = b"", bytes(32), 0
+                previous.digests += digest
+                previous.member_of.append(within)
+            if fingerprint:
+                previous.by_first_name[mine[0][0]] = number
+            previous.fingerprints.append(fingerprint)
             number += 1
             done = first + count - taken
-            if done > 0:
-                del rows[:done]
-                taken += done
-    if len(previous.fingerprints) != len(groups):
-        raise ValueError("the index's groups do not cover its rows")
+            del rows[:done]
+            taken += done
+    if len(previous.fingerprints) != len(groups) or rows:
+        raise ValueError("the groups do not cover the rows")
     return previous
 
 
@@ -409,13 +473,20 @@ def read_index(archive: Path) -> dict[str, Any] | None:
                 raise ValueError("no entries where this version writes them")
             index = json.loads(head[:start] + b"]}}")["index"]
             index["entries"] = _rows_of(head[start:], blocks)
-        except ValueError:  # not the layout written now: read it whole
-            index = json.loads(head + b"".join(blocks))["index"]
+        except ValueError:  # not the layout written now: read it whole, if it is not huge
+            whole = bytearray(head)
+            for block in blocks:
+                whole += block
+                if len(whole) > _HEAD_AT_MOST:
+                    raise ValueError("checkpoint.json is too large to read whole") from None
+            index = json.loads(whole)["index"]
             index["entries"] = iter([index["entries"]])
     except (OSError, ValueError, KeyError, TypeError, isal_zlib.error):  # type: ignore[misc]
         return None
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         return None
+    index["offset"] = summary.index_offset
+    index["archive_sha256"] = summary.archive_sha256
     return index
 
 
@@ -442,34 +513,62 @@ def _index_text(archive: Path, offset: int) -> Iterator[bytes]:
 def _rows_of(pending: bytes, more: Iterator[bytes]) -> Iterator[list[list[Any]]]:
     """Batches of index rows from the text after ``"entries":[``, parsed as they come.
 
-    A batch is cut after a row's closing bracket. A bracket inside a name is
-    found by trying: text cut inside a JSON string never parses, since the
-    string is left open, so a failed cut moves back to the bracket before.
+    A batch is cut after the last ``],[`` of about a megabyte and parsed at
+    once. Should that cut fall inside a name, the text does not parse (the
+    name's string is left open), and the rows are taken one at a time.
     """
     wanted = _ROWS_TEXT
     finished = False
+    decoder = json.JSONDecoder()
     while True:
         while not finished and len(pending) < wanted:
             block = next(more, None)
             finished = block is None
             pending += block or b""
-        cut = len(pending)
-        while (cut := pending.rfind(b"],[", 0, cut)) >= 0:
+        cut = pending.rfind(b"],[")
+        if cut >= 0:
             try:
                 rows = json.loads(b"[" + pending[: cut + 1] + b"]")
             except ValueError:
+                pass
+            else:
+                yield rows
+                pending, wanted = pending[cut + 2 :], _ROWS_TEXT
                 continue
-            yield rows
-            pending = pending[cut + 2 :]
-            wanted = _ROWS_TEXT
-            break
-        else:
-            if not finished:  # no whole row yet: take more text
-                wanted = len(pending) + _ROWS_TEXT
-                continue
-            rows, _ = json.JSONDecoder().raw_decode("[" + pending.decode())
+        text = pending.decode()
+        rows, used, ended = _rows_one_at_a_time(decoder, text)
+        if ended:
             yield rows
             return
+        if rows:
+            yield rows
+            pending, wanted = text[used:].encode(), _ROWS_TEXT
+        elif finished:
+            raise ValueError("the index's rows are cut short")
+        else:  # not one whole row yet: take more text
+            wanted = len(pending) + _ROWS_TEXT
+
+
+def _rows_one_at_a_time(decoder: json.JSONDecoder, text: str) -> tuple[list[list[Any]], int, bool]:
+    """The whole rows at the start of ``text``, where they end, and whether the array did."""
+    rows: list[list[Any]] = []
+    at = 0
+    while at < len(text):
+        if text[at] == "]":
+            return rows, at, True
+        try:
+            row, end = decoder.raw_decode(text, at)
+        except ValueError:
+            break  # the row is not all here yet
+        if end >= len(text):
+            break  # what follows it is not here yet
+        rows.append(row)
+        if text[end] == "]":
+            return rows, end, True
+        if text[end] != ",":
+            raise ValueError("index rows are not separated by commas")
+        at = end + 1
+    return rows, at, False
 
 
 class ArchiveWriter:
@@ -583,26 +682,32 @@ class ArchiveWriter:
                         self._write_group(walked.entries(start, stop), found)
                     self._drain()
         except BaseException:
-            for future, _ in self.pending:
-                future.cancel()
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            with interrupts_held():
+                for future, _ in self.pending:
+                    future.cancel()
+                self.pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
-            for spare in self.ready:
-                spare.stop()
-            self.ready.clear()
-            if helper is not None:
-                helper.stop()
-                helped = str(self.helped)
-                for leftover in (
-                    helped,
-                    f"{helped}-index",
-                    f"{helped}-index-marked",
-                    f"{helped}-sqlite",
-                    f"{helped}-sqlite-journal",
-                ):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(leftover)
+            with interrupts_held():
+                self._stop_helpers(helper)
+
+    def _stop_helpers(self, helper: Helper | None) -> None:
+        """Stop the helpers, whether they were needed or not, and remove their files."""
+        for spare in self.ready:
+            spare.stop()
+        self.ready.clear()
+        if helper is not None:
+            helper.stop()
+            helped = str(self.helped)
+            for leftover in (
+                helped,
+                f"{helped}-index",
+                f"{helped}-index-marked",
+                f"{helped}-sqlite",
+                f"{helped}-sqlite-journal",
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
 
     def _write_group(self, group: list[Entry], candidate: int | None) -> None:
         first_entry = self.rows_before + len(self.entries)

@@ -61,6 +61,18 @@ def test_file_times_are_restored(project: Path, made: archive.CheckpointCreateRe
         assert int((target / name).stat().st_mtime) == int((project / name).stat().st_mtime)
 
 
+def test_link_times_are_restored(project: Path, tmp_path: Path) -> None:
+    link = project / "data" / "dated-link"
+    os.symlink("table.csv", link)
+    os.utime(link, (1_300_000_000, 1_300_000_000), follow_symlinks=False)
+    archive.create(project, name="linked")
+
+    target = Path(archive.restore(project, "linked", into=tmp_path / "back").target)
+
+    assert (target / "data" / "dated-link").lstat().st_mtime == 1_300_000_000
+    assert os.readlink(target / "data" / "dated-link") == "table.csv"
+
+
 def test_into_a_new_folder_with_missing_parents(
     project: Path,
     tmp_path: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,39 @@ def test_an_interrupt_is_exit_130_with_an_error_object(
     error = json.loads(capsys.readouterr().out)
     assert set(error) == ERROR_KEYS
     assert "interrupted" in error["error"]
+
+
+def test_sigterm_while_the_package_loads_is_exit_143(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def terminated_while_importing(words: list[str]) -> int:
+        raise command_line.Terminated
+
+    monkeypatch.setattr(command_line, "_main", terminated_while_importing)
+
+    code = command_line.main(["list", "--json"])
+
+    assert code == 143
+    assert "terminated" in json.loads(capsys.readouterr().out)["error"]
+
+
+@pytest.mark.parametrize("words", [["list", "--json"], ["list"], ["--help"]])
+def test_a_reader_that_went_away_is_no_failure(project: Path, words: list[str]) -> None:
+    archive.create(project, name="one")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # gone before anything is written, as after `| head -c 0`
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "jellycell_jupyter", *words],
+            cwd=project,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert finished.returncode == 0
+    assert finished.stderr == ""

@@ -18,14 +18,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 from integrity_projects import child_environment, command, fill_project, run_command
 from integrity_trees import TreeState, comparable_state, describe_difference
 
 from jellycell_jupyter import archive
-from jellycell_jupyter.archive import writer
+from jellycell_jupyter.archive import reader, writer
 
 TRIALS = 30
 
@@ -50,13 +50,15 @@ def _run_and_kill(
     from_start: bool,
     how: signal.Signals = signal.SIGKILL,
     said: list[str] | None = None,
+    times: int = 1,
 ) -> int:
     """Start the command, signal it ``delay`` seconds in; return its exit status (-9 if killed).
 
-    What it printed on stderr is appended to ``said``, if given.
+    The signal is sent ``times`` times, 5 ms apart. What the command printed
+    on stderr is appended to ``said``, if given.
     """
     with tempfile.TemporaryFile() as errors:
-        status = _signalled(words, delay, started, from_start, how, errors)
+        status = _signalled(words, delay, started, from_start, how, errors, times)
         errors.seek(0)
         if said is not None:
             said.append(errors.read().decode())
@@ -70,6 +72,7 @@ def _signalled(
     from_start: bool,
     how: signal.Signals,
     errors: IO[bytes],
+    times: int,
 ) -> int:
     process = subprocess.Popen(
         command(*words), env=child_environment(), stdout=subprocess.DEVNULL, stderr=errors
@@ -80,7 +83,9 @@ def _signalled(
                 time.sleep(0.001)
         time.sleep(delay)
     finally:
-        process.send_signal(how)  # only this PID; a finished child is a zombie until waited
+        for _ in range(times):
+            process.send_signal(how)  # only this PID; a finished child is a zombie until waited
+            time.sleep(0.005)
         status = process.wait()
     return status
 
@@ -276,11 +281,11 @@ def test_terminated_create_and_restore_leave_nothing_behind(tmp_path: Path) -> N
         """Whether the command's work is done, from how it ended and what it said."""
         # -15: the signal came as Python was exiting, after the work and the handler.
         assert status in (0, 143, -15), said
-        if status == 143:
-            assert "error: terminated; nothing was left half-written" in said or (
-                "the operation itself finished" in said
-            ), said
-        return status != 143 or "the operation itself finished" in said
+        if "error: terminated; nothing was left half-written" in said:
+            assert status == 143, said
+            return False
+        assert status != 143 or "the operation itself finished" in said, said
+        return True
 
     terminated = 0
     for trial in range(10):
@@ -293,6 +298,7 @@ def test_terminated_create_and_restore_leave_nothing_behind(tmp_path: Path) -> N
             from_start=False,
             how=signal.SIGTERM,
             said=said,
+            times=1 + trial % 3,  # a second and third SIGTERM must not cut the clean-up short
         )
         terminated += status == 143
         assert [item for item in os.listdir(folder) if item.startswith(".")] == []
@@ -307,6 +313,7 @@ def test_terminated_create_and_restore_leave_nothing_behind(tmp_path: Path) -> N
             from_start=False,
             how=signal.SIGTERM,
             said=said,
+            times=1 + trial % 3,  # a second and third SIGTERM must not cut the clean-up short
         )
         terminated += status == 143
         assert [item for item in os.listdir(restores) if item.startswith(".")] == []
@@ -317,3 +324,27 @@ def test_terminated_create_and_restore_leave_nothing_behind(tmp_path: Path) -> N
 
     print(f"{terminated} of 20 commands were terminated while working")
     assert terminated >= 5
+
+
+def test_a_second_ctrl_c_does_not_cut_a_restores_clean_up_short(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive.create(project, name="saved")
+    real_rmtree = shutil.rmtree
+    removed: list[str] = []
+
+    def first_ctrl_c(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    def second_ctrl_c_meanwhile(path: Any, *args: Any, **kwargs: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the staging folder goes
+        real_rmtree(path, *args, **kwargs)
+        removed.append(str(path))
+
+    monkeypatch.setattr(reader, "_extract", first_ctrl_c)
+    monkeypatch.setattr(reader.shutil, "rmtree", second_ctrl_c_meanwhile)
+    with pytest.raises(KeyboardInterrupt):
+        archive.restore(project, "saved", into=tmp_path / "restores" / "back")
+
+    assert removed
+    assert not (tmp_path / "restores").exists()
