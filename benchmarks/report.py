@@ -66,11 +66,13 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def targets_table(rows: list[TargetRow]) -> str:
-    """The product targets as a markdown table."""
+def targets_table(rows: list[TargetRow], *, judged: bool = True) -> str:
+    """The product targets as a markdown table; ``judged=False`` shows no verdicts."""
     lines = ["| measurement | target | measured | status |", "| --- | --- | --- | --- |"]
     for row in rows:
         status = {"met": "✅ met", "missed": "❌ missed"}.get(row.status, "— n/a")
+        if not judged:
+            status = "— not judged (tiny run)"
         measured = row.measured + (f" ({row.note})" if row.note else "")
         lines.append(f"| {_cell(row.label)} | {_cell(row.target)} | {_cell(measured)} | {status} |")
     return "\n".join(lines)

@@ -816,7 +816,8 @@ def render(results: dict[str, Any]) -> str:
             "**Tiny run:** the projects are small, so these figures only show that the "
             "harness works; the targets are for the full-size projects.",
         ]
-    parts += ["", "### Targets", "", targets_table(results["target_rows"])]
+    judged = results["scale"] != "tiny"
+    parts += ["", "### Targets", "", targets_table(results["target_rows"], judged=judged)]
     parts += ["", "### All measurements", "", comparison_table(results["comparisons"], TOOLS)]
     if results.get("phases"):
         parts += ["", "### Phases of our create and restore, in process", ""]
