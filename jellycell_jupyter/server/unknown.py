@@ -9,7 +9,12 @@ from .handler import CheckpointAPIHandler
 
 
 class UnknownRouteHandler(CheckpointAPIHandler):
-    """Answers 404 for every method, once the caller is known, instead of an HTML page."""
+    """Answers 404 for every method, once the caller is known, instead of an HTML page.
+
+    Each verb is a method of its own: ``@authorized`` keeps the action (read or
+    write) of the first request it sees, so one method under several verbs
+    would check every later verb as the first one.
+    """
 
     @web.authenticated
     @authorized
