@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -19,8 +20,12 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(number: int, frame: object) -> None:
     # Once is enough: a second SIGTERM must not cut the clean-up short.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _terminated_already)
     raise Terminated
+
+
+def _terminated_already(number: int, frame: object) -> None:
+    """SIGTERM after the first: the clean-up it asked for is under way."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,13 +40,20 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     words = sys.argv[1:] if argv is None else argv
     try:
-        return _main(words)
+        code = _main(words)
     except KeyboardInterrupt as interrupt:  # while the package was still being imported
-        return _interrupted(interrupt, "--json" in words)
+        code = _interrupted(interrupt, "--json" in words)
     finally:
-        # After a SIGTERM, more of them stay ignored until the exit reports 143.
         if previous is not None and signal.getsignal(signal.SIGTERM) is _terminate:
             signal.signal(signal.SIGTERM, previous)
+    if previous is not None and signal.getsignal(signal.SIGTERM) is _terminated_already:
+        # Python's shutdown would give SIGTERM its default action back, and one
+        # more arriving then would end the process without this exit code.
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _main(words: list[str]) -> int:

@@ -8,7 +8,7 @@ import fcntl
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,21 @@ def interrupts_held() -> Iterator[None]:
             handler(received, None)
         elif handler == signal.SIG_DFL:
             signal.raise_signal(received)
+
+
+def despite_interrupts(clean_up: Callable[[], None]) -> None:
+    """Run ``clean_up`` to its end, Ctrl-C and SIGTERM held meanwhile.
+
+    An interrupt can still land before the signals are held; the clean-up,
+    which must be safe to repeat, then starts again. The interrupt that
+    caused the clean-up is already on its way up, so a later one adds nothing.
+    """
+    done = False
+    while not done:
+        # An interrupt held meanwhile is raised as the hold ends, once done.
+        with contextlib.suppress(KeyboardInterrupt), interrupts_held():
+            clean_up()
+            done = True
 
 
 def fsync_dir(folder: Path) -> None:

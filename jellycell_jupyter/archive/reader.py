@@ -32,7 +32,7 @@ from typing import Any
 
 from isal import isal_zlib
 
-from .durable import interrupts_held, os_error
+from .durable import despite_interrupts, os_error
 from .errors import CheckpointError
 from .extract import (
     UMASK,
@@ -120,11 +120,14 @@ def restore(
             staging.chmod(0o777 & ~UMASK)
             _move_into_place(staging, target)
     except BaseException as error:
-        with interrupts_held():  # a second Ctrl-C must not stop the clean-up halfway
+
+        def clean_up() -> None:
             shutil.rmtree(staging, ignore_errors=True)
             for folder in reversed(created_parents):
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+        despite_interrupts(clean_up)  # a second Ctrl-C must not stop it halfway
         if isinstance(error, OSError):
             if str(error.filename or "").startswith(str(staging)):
                 # The hidden staging folder is ours; the user asked about the target.
@@ -132,8 +135,7 @@ def restore(
             raise os_error(error, target) from None
         raise
     finally:
-        with interrupts_held():
-            shutil.rmtree(staging, ignore_errors=True)
+        despite_interrupts(partial(shutil.rmtree, staging, ignore_errors=True))
 
     log.info(
         "restored checkpoint %s of %s into %s: %d files in %.2fs",
@@ -364,7 +366,10 @@ def summary_reader(archive_size: int) -> Callable[[bytes], CheckpointSummary]:
     """Parse an embedded ``checkpoint.json``; its size, if it lacks one, is the archive's."""
 
     def read(body: bytes) -> CheckpointSummary:
-        data = json.loads(body)
+        try:
+            data = json.loads(body)
+        except RecursionError:
+            raise ValueError("checkpoint.json is nested too deeply") from None
         index = None
         if isinstance(data, dict):
             data.setdefault("size_bytes", archive_size)
@@ -522,7 +527,7 @@ def _glance_at_index(archive: Path, offset: int) -> tuple[list[list[int]], list[
         if not body.startswith(',"groups":', end):
             raise ValueError("no groups")
         groups, _ = decoder.raw_decode(body, end + len(',"groups":'))
-    except (OSError, ValueError, isal_zlib.error) as problem:  # type: ignore[misc]
+    except (OSError, ValueError, RecursionError, isal_zlib.error) as problem:  # type: ignore[misc]
         raise Unfit(f"no index at a glance: {problem}") from None
     if not isinstance(members, list) or not isinstance(groups, list):
         raise Unfit("no index at a glance")

@@ -189,7 +189,7 @@ def _sidecar_fields(archive: str) -> dict[str, Any] | None:
             data = json.loads(text)
         finally:
             os.close(fd)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None
     if not isinstance(data, dict):
         return None

@@ -37,6 +37,7 @@ from typing import Any
 from isal import igzip, isal_zlib
 
 from .durable import (
+    despite_interrupts,
     fsync_dir,
     interrupts_held,
     os_error,
@@ -161,8 +162,10 @@ def _sweep_leftovers(project: Project) -> None:
         claim = reservation(lock_for(project, stem), f"creating checkpoint {stem!r}")
         with contextlib.suppress(CheckpointError, OSError), claim:
             for name in leftovers:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     os.unlink(folder / name)
+                except OSError:  # gone already, or not a file this create made
+                    continue
                 log.info("removed %s, left by a create that was killed", folder / name)
 
 
@@ -236,19 +239,21 @@ def _create_reserved(
             write_file_atomically(sidecar, sidecar_text)
             fsync_dir(folder)
     except BaseException as error:
-        with interrupts_held():  # a second Ctrl-C must not stop the clean-up halfway
+
+        def clean_up() -> None:
             for helper in ready:
                 helper.stop()
             for leftover in (partial, final if published else None, sidecar if published else None):
                 if leftover is not None:
                     with contextlib.suppress(OSError):
                         leftover.unlink()
+
+        despite_interrupts(clean_up)  # a second Ctrl-C must not stop it halfway
         if isinstance(error, OSError):
             raise os_error(error, folder) from None
         raise
     finally:
-        with interrupts_held(), contextlib.suppress(OSError):
-            rows_path.unlink()
+        despite_interrupts(lambda: _unlink_if_there(rows_path))
     log.info(
         "created checkpoint %s of %s: %d files, %d bytes (%d reused) in %.2fs",
         stem,
@@ -321,6 +326,11 @@ class PreviousArchive:
         problem = self._whole.result() if self._whole is not None else "it was not checked"
         if problem:
             raise StalePrevious(f"{self.path.name}: {problem}")
+
+
+def _unlink_if_there(path: str | Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _previous_index(project: Project) -> PreviousArchive | None:
@@ -481,7 +491,7 @@ def read_index(archive: Path) -> dict[str, Any] | None:
                     raise ValueError("checkpoint.json is too large to read whole") from None
             index = json.loads(whole)["index"]
             index["entries"] = iter([index["entries"]])
-    except (OSError, ValueError, KeyError, TypeError, isal_zlib.error):  # type: ignore[misc]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, isal_zlib.error):  # type: ignore[misc]
         return None
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         return None
@@ -493,6 +503,7 @@ def read_index(archive: Path) -> dict[str, Any] | None:
 _ENTRIES = b'"entries":['
 _HEAD_AT_MOST = 1 << 26  # bytes of checkpoint.json searched for the entries' start
 _ROWS_TEXT = 1 << 20  # bytes of index rows parsed at once
+_ROW_AT_MOST = 1 << 22  # a row holds a name and a link target of at most a few KB each
 
 
 def _index_text(archive: Path, offset: int) -> Iterator[bytes]:
@@ -545,6 +556,8 @@ def _rows_of(pending: bytes, more: Iterator[bytes]) -> Iterator[list[list[Any]]]
             pending, wanted = text[used:].encode(), _ROWS_TEXT
         elif finished:
             raise ValueError("the index's rows are cut short")
+        elif len(pending) > _ROW_AT_MOST:
+            raise ValueError("an index row is longer than any row this version writes")
         else:  # not one whole row yet: take more text
             wanted = len(pending) + _ROWS_TEXT
 
@@ -682,14 +695,16 @@ class ArchiveWriter:
                         self._write_group(walked.entries(start, stop), found)
                     self._drain()
         except BaseException:
-            with interrupts_held():
+
+            def stop_compressing() -> None:
                 for future, _ in self.pending:
                     future.cancel()
                 self.pool.shutdown(wait=True, cancel_futures=True)
+
+            despite_interrupts(stop_compressing)
             raise
         finally:
-            with interrupts_held():
-                self._stop_helpers(helper)
+            despite_interrupts(partial(self._stop_helpers, helper))
 
     def _stop_helpers(self, helper: Helper | None) -> None:
         """Stop the helpers, whether they were needed or not, and remove their files."""
@@ -706,8 +721,7 @@ class ArchiveWriter:
                 f"{helped}-sqlite",
                 f"{helped}-sqlite-journal",
             ):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(leftover)
+                _unlink_if_there(leftover)
 
     def _write_group(self, group: list[Entry], candidate: int | None) -> None:
         first_entry = self.rows_before + len(self.entries)

@@ -159,3 +159,32 @@ def test_index_rows_with_many_brackets_in_names_are_read_in_linear_time(
 
     assert read == made
     assert sum(tried) < 3 * len(text)  # each row's text is parsed about once, not once a bracket
+
+
+def test_json_nested_too_deeply_is_damage_not_a_crash(
+    varied: Path, tmp_path: Path, snapshot: Callable[..., Any]
+) -> None:
+    archive.create(varied, name="one")
+    sidecar = varied / CHECKPOINTS / "one.json"
+    sidecar.write_text(
+        sidecar.read_text().rstrip()[:-1] + ', "deep": ' + "[" * 200_000 + "]" * 200_000 + "}"
+    )
+
+    listed = archive.list_checkpoints(varied).checkpoints
+    two = archive.create(varied, name="two")
+
+    assert [entry.name for entry in listed] == ["one"]
+    assert two.files > 0
+    assert restores_exactly(varied, "two", tmp_path, snapshot)
+
+
+def test_a_folder_named_like_a_leftover_does_not_stop_the_sweep(varied: Path) -> None:
+    folder = varied / CHECKPOINTS
+    folder.mkdir(parents=True)
+    (folder / ".w.tar.gz.partial").mkdir()
+    (folder / ".w.index.partial").write_text("left")
+
+    archive.create(varied, name="one")
+
+    assert (folder / ".w.tar.gz.partial").is_dir()
+    assert not (folder / ".w.index.partial").exists()
