@@ -198,6 +198,7 @@ def _create_reserved(
     rows_path = folder / f".{stem}.index.partial"
     published = False
     ready: list[Helper] = []
+    previous: PreviousArchive | None = None
     try:
         previous = _previous_index(project)
         # The walk is spooled to an unnamed file, which a helper is handed too.
@@ -254,6 +255,8 @@ def _create_reserved(
         raise
     finally:
         despite_interrupts(lambda: _unlink_if_there(rows_path))
+        if previous is not None:
+            os.close(previous.fd)
     log.info(
         "created checkpoint %s of %s: %d files, %d bytes (%d reused) in %.2fs",
         stem,
@@ -293,6 +296,7 @@ class PreviousArchive:
     fingerprints: list[bytes]
     digests: bytearray  # 32 bytes an entry, zeros where it is not a file
     member_of: array[int]  # an entry's member, counted from its group's first member
+    fd: int = -1  # the archive, open; a helper process is handed it too
     _whole: Future[str] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -312,9 +316,10 @@ class PreviousArchive:
         def run() -> None:
             try:
                 digest = hashlib.sha256()
-                with open(self.path, "rb", buffering=0) as handle:
-                    while block := handle.read(1 << 20):
-                        digest.update(block)
+                at = 0
+                while block := os.pread(self.fd, 1 << 20, at):
+                    digest.update(block)
+                    at += len(block)
                 future.set_result("" if digest.hexdigest() == expected else "its sha256 differs")
             except OSError as error:
                 future.set_result(f"it cannot be read ({error.strerror})")
@@ -334,18 +339,25 @@ def _unlink_if_there(path: str | Path) -> None:
 
 
 def _previous_index(project: Project) -> PreviousArchive | None:
+    """The newest good checkpoint to copy from, open: index, hash and copies read one file."""
     for entry in list_checkpoints(project).checkpoints:
         if entry.status != "ok":
             continue
         archive = Path(entry.path)
-        index = read_index(archive)
-        if index is None or not index["archive_sha256"]:
-            continue
         try:
+            fd = os.open(archive, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        index = read_index(archive, fd)
+        try:
+            if index is None or not index["archive_sha256"]:
+                raise ValueError("it has no index or no sha256")
             previous = _digest_previous(archive, index)
         except Exception as error:  # any index that cannot be used is not used
             log.info("not copying from %s: its index cannot be used (%s)", archive, error)
+            os.close(fd)
             continue
+        previous.fd = fd
         previous.check_whole(index["archive_sha256"])
         return previous
     return None
@@ -458,16 +470,17 @@ def _fingerprint(fields: Iterable[str | None]) -> bytes:
     return hashlib.blake2b(joined.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 
-def read_index(archive: Path) -> dict[str, Any] | None:
+def read_index(archive: Path, fd: int | None = None) -> dict[str, Any] | None:
     """The member index of one of our archives, read from its last member only.
 
     Its ``entries`` are an iterator of batches of rows, parsed as they are
     taken: the rows of a large project would be most of a create's memory.
+    With ``fd``, the archive is read through it rather than opened by name.
     """
     summary = read_sidecar(archive)
     if summary is None or summary.index_offset is None:
         return None
-    blocks = _index_text(archive, summary.index_offset)
+    blocks = _index_text(archive if fd is None else fd, summary.index_offset)
     try:
         head = b""
         opening = -1
@@ -506,9 +519,10 @@ _ROWS_TEXT = 1 << 20  # bytes of index rows parsed at once
 _ROW_AT_MOST = 1 << 22  # a row holds a name and a link target of at most a few KB each
 
 
-def _index_text(archive: Path, offset: int) -> Iterator[bytes]:
+def _index_text(archive: Path | int, offset: int) -> Iterator[bytes]:
     """The text of ``checkpoint.json``, which begins at ``offset``, in blocks."""
-    with open(archive, "rb") as handle:
+    source = os.dup(archive) if isinstance(archive, int) else archive
+    with open(source, "rb") as handle:
         handle.seek(offset)
         with igzip.IGzipFile(fileobj=handle) as stream:  # type: ignore[no-untyped-call]
             header = stream.read(BLOCK)
@@ -813,7 +827,8 @@ class ArchiveWriter:
         return len(groups)
 
     def _start_helper(self, walked: Walked, groups: list[Span]) -> Helper:
-        helper = self.ready.pop() if self.ready else Helper(PACKER, pass_fds=(walked.fd,))
+        shared = (walked.fd,) if self.previous is None else (walked.fd, self.previous.fd)
+        helper = self.ready.pop() if self.ready else Helper(PACKER, pass_fds=shared)
         self.helper_progress = helper.progress
         helper.send(
             {
@@ -912,11 +927,11 @@ class ArchiveWriter:
             else:
                 row = [entry.name, "link", 0, entry.mtime_ns, 0o777, entry.link, member, ""]
                 self.entries.append(row)
-        path = previous.path
+        fd = previous.fd
         for offset, length, _, tar_length, crc in previous.members[
             old_first_member : old_first_member + members
         ]:
-            self._submit(partial(_read_exactly, path, offset, length, crc), tar_length)
+            self._submit(partial(_read_exactly, fd, offset, length, crc), tar_length)
             self.reused_bytes += length
         self.files_done += len(group)
         self.bytes_done += sum(entry.size for entry in group)
@@ -1334,13 +1349,16 @@ class StalePrevious(Exception):
     """Bytes to be copied from the previous archive are not those its index recorded."""
 
 
-def _read_exactly(path: Path, offset: int, length: int, crc: int) -> bytes:
-    """One compressed member of the previous archive, checked against its recorded CRC."""
+def _read_exactly(fd: int, offset: int, length: int, crc: int) -> bytes:
+    """One compressed member of the previous archive, checked against its recorded CRC.
+
+    It is read from the file the index came from and whose sha256 is taken,
+    even if another file has taken its name meanwhile.
+    """
     try:
-        with open(path, "rb") as handle:
-            data = os.pread(handle.fileno(), length, offset)
-    except FileNotFoundError:  # deleted meanwhile, which a create must survive
-        raise StalePrevious(f"{path.name} was deleted") from None
+        data = os.pread(fd, length, offset)
+    except OSError as error:
+        raise StalePrevious(f"the previous archive cannot be read ({error.strerror})") from None
     if len(data) != length or isal_zlib.crc32(data) != crc:
         raise StalePrevious(f"member at {offset} differs from its index")
     return data

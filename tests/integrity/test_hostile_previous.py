@@ -188,3 +188,27 @@ def test_a_folder_named_like_a_leftover_does_not_stop_the_sweep(varied: Path) ->
 
     assert (folder / ".w.tar.gz.partial").is_dir()
     assert not (folder / ".w.index.partial").exists()
+
+
+def test_copies_come_from_the_file_that_was_checked_even_if_another_takes_its_name(
+    varied: Path, tmp_path: Path, snapshot: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive.create(varied, name="one")
+    stranger = tmp_path / "stranger"
+    (stranger / "data").mkdir(parents=True)
+    (stranger / "jellycell.toml").write_text('[project]\nname = "stranger"\n')
+    (stranger / "data" / "other.txt").write_text("other " * 50_000)
+    other = Path(archive.create(stranger, name="one").path)
+    real_digest = writer._digest_previous
+
+    def swapped_meanwhile(path: Path, index: dict[str, Any]) -> Any:
+        digested = real_digest(path, index)
+        other.replace(path)  # another archive takes the name while the copy goes on
+        return digested
+
+    monkeypatch.setattr(writer, "_digest_previous", swapped_meanwhile)
+
+    two = archive.create(varied, name="two")
+
+    assert two.reused_bytes > 0
+    assert restores_exactly(varied, "two", tmp_path, snapshot)
