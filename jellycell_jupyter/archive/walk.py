@@ -221,11 +221,6 @@ class Scan:
     on_many: Callable[[], None] | None = None
     many: int = 0
 
-    @property
-    def total_bytes(self) -> int:
-        """Bytes of file content to read."""
-        return self.entries.total_bytes
-
 
 def scan_project(
     project: Project, *, spool: int, many: int = 0, on_many: Callable[[], None] | None = None

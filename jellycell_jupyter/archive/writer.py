@@ -470,6 +470,10 @@ def _fingerprint(fields: Iterable[str | None]) -> bytes:
     return hashlib.blake2b(joined.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 
+# What a damaged, made-up or too deeply nested checkpoint.json raises while read.
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, RecursionError, isal_zlib.error)
+
+
 def read_index(archive: Path, fd: int | None = None) -> dict[str, Any] | None:
     """The member index of one of our archives, read from its last member only.
 
@@ -504,7 +508,7 @@ def read_index(archive: Path, fd: int | None = None) -> dict[str, Any] | None:
                     raise ValueError("checkpoint.json is too large to read whole") from None
             index = json.loads(whole)["index"]
             index["entries"] = iter([index["entries"]])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError, isal_zlib.error):  # type: ignore[misc]
+    except _UNREADABLE:  # type: ignore[misc]
         return None
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         return None

@@ -287,41 +287,43 @@ def test_terminated_create_and_restore_leave_nothing_behind(tmp_path: Path) -> N
         assert status != 143 or "the operation itself finished" in said, said
         return True
 
-    terminated = 0
-    for trial in range(10):
-        name = f"term-{trial:02d}"
+    def terminate(words: list[str], takes: float, started: Callable[[], bool], trial: int) -> bool:
+        """SIGTERM the command (a second and third time in some trials); whether it finished."""
         said: list[str] = []
         status = _run_and_kill(
-            ["create", str(project), "--name", name],
-            rng.uniform(0, create_takes - create_begins),
-            lock_of(name),
+            words,
+            rng.uniform(0, takes),
+            started,
             from_start=False,
             how=signal.SIGTERM,
             said=said,
             times=1 + trial % 3,  # a second and third SIGTERM must not cut the clean-up short
         )
-        terminated += status == 143
-        assert [item for item in os.listdir(folder) if item.startswith(".")] == []
-        made = name in _assert_only_complete_checkpoints(project)
-        assert made == finished(status, said[0])
+        outcomes.append(status)
+        return finished(status, said[0])
 
-        said = []
-        status = _run_and_kill(
-            restore_into(name),
-            rng.uniform(0, restore_takes - restore_begins),
-            staging_of(name),
-            from_start=False,
-            how=signal.SIGTERM,
-            said=said,
-            times=1 + trial % 3,  # a second and third SIGTERM must not cut the clean-up short
+    outcomes: list[int] = []
+    for trial in range(10):
+        name = f"term-{trial:02d}"
+        created = terminate(
+            ["create", str(project), "--name", name],
+            create_takes - create_begins,
+            lock_of(name),
+            trial,
         )
-        terminated += status == 143
+        assert [item for item in os.listdir(folder) if item.startswith(".")] == []
+        assert (name in _assert_only_complete_checkpoints(project)) == created
+
+        restored = terminate(
+            restore_into(name), restore_takes - restore_begins, staging_of(name), trial
+        )
         assert [item for item in os.listdir(restores) if item.startswith(".")] == []
-        if finished(status, said[0]):
+        if restored:
             assert comparable_state(restores / name, leave_out=()) == expected
         else:
             assert not (restores / name).exists()
 
+    terminated = outcomes.count(143)
     print(f"{terminated} of 20 commands were terminated while working")
     assert terminated >= 5
 
