@@ -636,7 +636,11 @@ class ArchiveWriter:
         self.files_before = 0
         self.threads = max(1, os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="jellycell-compress")
-        self.pending: deque[tuple[Future[bytes], int]] = deque()
+        # Members are written, hashed and recorded in order by one more thread,
+        # so that reading and tar work here overlap with the output's cost.
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="jellycell-write")
+        self.pending: deque[Future[None]] = deque()
+        self.member_count = 0  # members written or on their way
         self.offset = 0
         self.tar_offset = 0
         self.digest = hashlib.sha256()
@@ -655,13 +659,14 @@ class ArchiveWriter:
     # -- the stream of members -------------------------------------------------
 
     def _submit(self, job: Callable[[], bytes], tar_length: int) -> None:
-        self.pending.append((self.pool.submit(job), tar_length))
-        while len(self.pending) > 2 * self.threads + 1:
-            self._write_oldest()
+        compressed = self.pool.submit(job)
+        self.pending.append(self.writer.submit(self._write_member, compressed, tar_length))
+        self.member_count += 1
+        while len(self.pending) > 2 * self.threads + 2:
+            self.pending.popleft().result()
 
-    def _write_oldest(self) -> None:
-        future, tar_length = self.pending.popleft()
-        data = future.result()
+    def _write_member(self, compressed: Future[bytes], tar_length: int) -> None:
+        data = compressed.result()
         self.output.write(data)
         self.digest.update(data)
         crc = isal_zlib.crc32(data)  # ISA-L's CRC-32, the same as zlib's, four times as fast
@@ -671,7 +676,7 @@ class ArchiveWriter:
 
     def _drain(self) -> None:
         while self.pending:
-            self._write_oldest()
+            self.pending.popleft().result()
 
     def _compress(self, raw: bytes | bytearray) -> None:
         self._submit(partial(compress_member, raw), len(raw))
@@ -715,9 +720,8 @@ class ArchiveWriter:
         except BaseException:
 
             def stop_compressing() -> None:
-                for future, _ in self.pending:
-                    future.cancel()
                 self.pool.shutdown(wait=True, cancel_futures=True)
+                self.writer.shutdown(wait=True, cancel_futures=True)
 
             despite_interrupts(stop_compressing)
             raise
@@ -743,7 +747,7 @@ class ArchiveWriter:
 
     def _write_group(self, group: list[Entry], candidate: int | None) -> None:
         first_entry = self.rows_before + len(self.entries)
-        first_member = len(self.members) + len(self.pending)
+        first_member = self.member_count
         if candidate is not None and self._copy_group(group, candidate):
             pass
         elif (
@@ -754,7 +758,7 @@ class ArchiveWriter:
             self._write_large(group[0])
         else:
             self._write_small(group)
-        members = len(self.members) + len(self.pending) - first_member
+        members = self.member_count - first_member
         written = self.rows_before + len(self.entries) - first_entry
         if written:
             self.groups.append([first_entry, written, first_member, members])
@@ -864,6 +868,7 @@ class ArchiveWriter:
             self.members.append(
                 [offset + self.offset, size, tar_offset + self.tar_offset, tar_length, crc]
             )
+        self.member_count = len(self.members)
         self.offset += result["offset"]
         self.tar_offset += result["tar_offset"]
         for first_entry, count, first_member, members in result["groups"]:
@@ -916,7 +921,7 @@ class ArchiveWriter:
         if _fingerprint(map(_entry_fields, group)) != previous.fingerprints[number]:
             return False
         first, _, old_first_member, members = previous.groups[number]
-        first_member = len(self.members) + len(self.pending)
+        first_member = self.member_count
         digests, member_of = previous.digests, previous.member_of
         for at, entry in enumerate(group, start=first):
             member = first_member + member_of[at]
@@ -944,7 +949,7 @@ class ArchiveWriter:
     def _write_small(self, group: list[Entry]) -> None:
         raw = bytearray()
         for entry in group:
-            member = len(self.members) + len(self.pending)
+            member = self.member_count
             if entry.kind == "dir":
                 raw += header(entry.name + "/", DIRECTORY, 0, entry.mtime_ns // 10**9, entry.mode)
                 self.entries.append(
@@ -1059,6 +1064,7 @@ class ArchiveWriter:
                 self.output.truncate()
                 self.offset, self.tar_offset = mark[0], mark[1]
                 del self.members[mark[2] :]
+                self.member_count = mark[2]
                 del self.entries[mark[3] :]
                 self.digest = _rehash(self.output, mark[0])
             # Named even when a later read was steady: the file changed while archived.
@@ -1080,7 +1086,7 @@ class ArchiveWriter:
         try:
             before = os.fstat(handle.fileno())
             size = before.st_size
-            member = len(self.members) + len(self.pending)
+            member = self.member_count
             digest = hashlib.sha256()
             piece = bytearray(
                 header(entry.name, REGULAR, size, entry.mtime_ns // 10**9, entry.mode)
@@ -1166,6 +1172,7 @@ class ArchiveWriter:
     ) -> CheckpointSummary:
         """Write ``checkpoint.json`` and the end of the archive; return the sidecar summary."""
         self.pool.shutdown(wait=True)
+        self.writer.shutdown(wait=True)
         self._tick(force=True)
         self._spool_rows()
         files = self.files_before + sum(1 for row in self.entries if row[1] != "dir")

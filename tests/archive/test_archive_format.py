@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from jellycell.cli.commands.checkpoint import CheckpointSummary as JellycellSummary
 
 from jellycell_jupyter import archive
+from jellycell_jupyter.archive import gzipmember
 
 CHECKPOINTS = ".jellycell/checkpoints"
 GNU_TAR = shutil.which("tar")
@@ -212,3 +214,22 @@ def test_the_embedded_summary_stays_strict_json_with_awkward_names(awkward_names
         body = tar.extractfile("checkpoint.json").read()  # type: ignore[union-attr]
 
     assert JellycellSummary.model_validate_json(body).files == report.files
+
+
+def test_bytes_that_do_not_compress_are_spared_the_strongest_level() -> None:
+    noise = random.Random(7).randbytes(1 << 20)
+    text = b"".join(b"%d,site-%03d,%.3f\n" % (i, i % 150, i / 7) for i in range(60_000))
+    half = noise[: len(noise) // 2] + text[: len(noise) // 2]
+
+    assert gzipmember.level_for(noise) == gzipmember.LEVEL_INCOMPRESSIBLE
+    assert gzipmember.level_for(text) == gzipmember.LEVEL
+    # One compressible sample is enough, and small members are never sampled.
+    assert gzipmember.level_for(half) == gzipmember.LEVEL
+    assert gzipmember.level_for(noise[: 200 << 10]) == gzipmember.LEVEL
+
+    for raw in (noise, text, half, noise[: 200 << 10], b""):
+        member = gzipmember.compress_member(raw)
+        assert gzip.decompress(member) == raw
+        assert member == gzipmember.compress_member(bytes(raw))  # the same bytes, the same member
+    # Random bytes cost next to nothing in either level.
+    assert len(gzipmember.compress_member(noise)) < len(noise) * 1.001
