@@ -3,7 +3,8 @@
 ``isal_zlib.compress`` holds the GIL; ISA-L's parallel compressor (the one
 behind ``isal.igzip_threaded``) does not, so threads compressing members really
 run side by side. It yields raw deflate blocks and their CRC; the gzip header,
-the closing block and the trailer are added here. Should that compressor be
+the closing block and the trailer are added here, as separate parts of the
+member, so that its bytes are never copied into one more buffer. Should that compressor be
 missing from an ISA-L release, the GIL-holding one is used, with the same output
 format.
 
@@ -49,11 +50,11 @@ def level_for(raw: bytes | bytearray) -> int:
     return LEVEL_INCOMPRESSIBLE
 
 
-def compress_member(raw: bytes | bytearray) -> bytes:
-    """``raw`` as one complete gzip member, at the level :func:`level_for` picks."""
+def compress_member(raw: bytes | bytearray) -> tuple[bytes, ...]:
+    """``raw`` as one complete gzip member, in parts, at the level :func:`level_for` picks."""
     level = level_for(raw)
     if _PARALLEL is None or len(raw) > _CAPACITY:
-        return isal_zlib.compress(raw, level, 31)
+        return (isal_zlib.compress(raw, level, 31),)
     compressors = getattr(_local, "compressors", None)
     if compressors is None:
         compressors = _local.compressors = {}
@@ -65,7 +66,7 @@ def compress_member(raw: bytes | bytearray) -> bytes:
         compressors[level] = compressor
     blocks, crc = compressor.compress_and_crc(raw, b"")
     trailer = struct.pack("<II", crc, len(raw) & 0xFFFFFFFF)
-    return b"".join((_HEADER, blocks, _CLOSING_BLOCK, trailer))
+    return _HEADER, blocks, _CLOSING_BLOCK, trailer
 
 
 def stored_member(raw: bytes) -> bytes:

@@ -658,20 +658,22 @@ class ArchiveWriter:
 
     # -- the stream of members -------------------------------------------------
 
-    def _submit(self, job: Callable[[], bytes], tar_length: int) -> None:
+    def _submit(self, job: Callable[[], tuple[bytes, ...]], tar_length: int) -> None:
         compressed = self.pool.submit(job)
         self.pending.append(self.writer.submit(self._write_member, compressed, tar_length))
         self.member_count += 1
         while len(self.pending) > 2 * self.threads + 2:
             self.pending.popleft().result()
 
-    def _write_member(self, compressed: Future[bytes], tar_length: int) -> None:
-        data = compressed.result()
-        self.output.write(data)
-        self.digest.update(data)
-        crc = isal_zlib.crc32(data)  # ISA-L's CRC-32, the same as zlib's, four times as fast
-        self.members.append([self.offset, len(data), self.tar_offset, tar_length, crc])
-        self.offset += len(data)
+    def _write_member(self, compressed: Future[tuple[bytes, ...]], tar_length: int) -> None:
+        length = crc = 0
+        for part in compressed.result():
+            self.output.write(part)
+            self.digest.update(part)
+            crc = isal_zlib.crc32(part, crc)  # ISA-L's CRC-32: zlib's, four times as fast
+            length += len(part)
+        self.members.append([self.offset, length, self.tar_offset, tar_length, crc])
+        self.offset += length
         self.tar_offset += tar_length
 
     def _drain(self) -> None:
@@ -1077,7 +1079,8 @@ class ArchiveWriter:
 
     def _stream_file(self, entry: Entry, source: str) -> str:
         try:
-            handle = open(source, "rb", opener=_open_unfollowed)  # noqa: SIM115 - closed below
+            # Unbuffered: each piece is read straight into the buffer it is compressed from.
+            handle = open(source, "rb", buffering=0, opener=_open_unfollowed)  # noqa: SIM115
         except FileNotFoundError:
             self.vanished.append(entry.name)
             return "vanished"
@@ -1088,27 +1091,27 @@ class ArchiveWriter:
             size = before.st_size
             member = self.member_count
             digest = hashlib.sha256()
-            piece = bytearray(
-                header(entry.name, REGULAR, size, entry.mtime_ns // 10**9, entry.mode)
-            )
+            opening = header(entry.name, REGULAR, size, entry.mtime_ns // 10**9, entry.mode)
             remaining = size
             while True:
-                want = min(remaining, PIECE - len(piece)) if remaining else 0
-                data = handle.read(want) if want else b""
-                if len(data) < want:  # the file shrank: keep the archive readable
-                    data += bytes(want - len(data))
-                digest.update(data)
-                piece += data
-                remaining -= len(data)
-                self.bytes_done += len(data)
-                if not remaining:
-                    piece += bytes(padding(size))
-                    self._compress(piece)
+                # A piece holds the header (in the first), the file's next bytes
+                # and the padding (in the last), up to PIECE bytes before padding.
+                want = min(remaining, PIECE - len(opening))
+                last = want == remaining
+                piece = bytearray(len(opening) + want + (padding(size) if last else 0))
+                piece[: len(opening)] = opening
+                with memoryview(piece) as view:
+                    data = view[len(opening) : len(opening) + want]
+                    _read_into(handle, data)  # short if the file shrank: zeros stay
+                    digest.update(data)
+                    data.release()
+                remaining -= want
+                self.bytes_done += want
+                self._compress(piece)
+                if last:
                     break
-                if len(piece) >= PIECE:
-                    self._compress(piece)
-                    piece = bytearray()
-                    self._tick(force=False)
+                opening = b""
+                self._tick(force=False)
             after = os.fstat(handle.fileno())
             grew = handle.read(1) != b""
         except OSError as error:
@@ -1315,6 +1318,17 @@ def _open_unfollowed(path: str, flags: int) -> int:
         raise FileNotFoundError(errno.ENOENT, "replaced by a link while archived", path) from None
 
 
+def _read_into(handle: Any, buffer: memoryview) -> int:
+    """Fill ``buffer`` from ``handle`` unless the file ends first; the bytes read."""
+    filled = 0
+    while filled < len(buffer):
+        count = handle.readinto(buffer[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
+
+
 def _read_to_end(fd: int, expected: int, *, at_once: bool = False) -> bytes:
     """Everything left in ``fd``, which is expected to hold ``expected`` bytes.
 
@@ -1360,7 +1374,7 @@ class StalePrevious(Exception):
     """Bytes to be copied from the previous archive are not those its index recorded."""
 
 
-def _read_exactly(fd: int, offset: int, length: int, crc: int) -> bytes:
+def _read_exactly(fd: int, offset: int, length: int, crc: int) -> tuple[bytes]:
     """One compressed member of the previous archive, checked against its recorded CRC.
 
     It is read from the file the index came from and whose sha256 is taken,
@@ -1372,7 +1386,7 @@ def _read_exactly(fd: int, offset: int, length: int, crc: int) -> bytes:
         raise StalePrevious(f"the previous archive cannot be read ({error.strerror})") from None
     if len(data) != length or isal_zlib.crc32(data) != crc:
         raise StalePrevious(f"member at {offset} differs from its index")
-    return data
+    return (data,)
 
 
 def _rehash(output: Any, length: int) -> Any:

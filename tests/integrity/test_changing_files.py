@@ -140,6 +140,12 @@ def _change_during_first_read(
             reads.append(1)
             return bytes(self._handle.read(*size))
 
+        def readinto(self, buffer: memoryview) -> int:
+            if not reads:
+                change(path)
+            reads.append(1)
+            return int(self._handle.readinto(buffer))
+
         def __getattr__(self, name: str) -> Any:
             return getattr(self._handle, name)
 
