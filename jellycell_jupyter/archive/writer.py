@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 PIECE = 2 << 20  # large files are cut into gzip members of this many bytes
 GROUP_LIMIT = 1 << 20  # small files share a member until it holds this much
+IN_FLIGHT = 16 << 20  # bytes of members on their way to the archive, beyond the first few
+_QUEUED_AT_MOST = 64  # members on their way, however small
 GROUP_SPREAD = 64  # on average a group ends every this many entries, by name
 READ_ATTEMPTS = 3
 SQLITE_PATIENCE = 60.0  # seconds a create waits for a database another program holds locked
@@ -639,7 +641,8 @@ class ArchiveWriter:
         # Members are written, hashed and recorded in order by one more thread,
         # so that reading and tar work here overlap with the output's cost.
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="jellycell-write")
-        self.pending: deque[Future[None]] = deque()
+        self.pending: deque[tuple[Future[None], int]] = deque()
+        self.in_flight = 0  # bytes the pending members hold, raw or compressed
         self.member_count = 0  # members written or on their way
         self.offset = 0
         self.tar_offset = 0
@@ -658,12 +661,27 @@ class ArchiveWriter:
 
     # -- the stream of members -------------------------------------------------
 
-    def _submit(self, job: Callable[[], tuple[bytes, ...]], tar_length: int) -> None:
+    def _submit(self, job: Callable[[], tuple[bytes, ...]], tar_length: int, weight: int) -> None:
+        """Have ``job`` make a member, written in turn; ``weight``: the bytes it holds meanwhile.
+
+        A few members are always on their way, so that every core has work;
+        beyond those, small members (copied ones, mostly) may queue up to
+        :data:`IN_FLIGHT` bytes, so that reading them keeps ahead of writing.
+        """
         compressed = self.pool.submit(job)
-        self.pending.append(self.writer.submit(self._write_member, compressed, tar_length))
+        written = self.writer.submit(self._write_member, compressed, tar_length)
+        self.pending.append((written, weight))
+        self.in_flight += weight
         self.member_count += 1
-        while len(self.pending) > 2 * self.threads + 2:
-            self.pending.popleft().result()
+        while len(self.pending) > _QUEUED_AT_MOST or (
+            len(self.pending) > 2 * self.threads + 2 and self.in_flight > IN_FLIGHT
+        ):
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        written, weight = self.pending.popleft()
+        self.in_flight -= weight
+        written.result()
 
     def _write_member(self, compressed: Future[tuple[bytes, ...]], tar_length: int) -> None:
         length = crc = 0
@@ -678,10 +696,10 @@ class ArchiveWriter:
 
     def _drain(self) -> None:
         while self.pending:
-            self.pending.popleft().result()
+            self._wait_oldest()
 
     def _compress(self, raw: bytes | bytearray) -> None:
-        self._submit(partial(compress_member, raw), len(raw))
+        self._submit(partial(compress_member, raw), len(raw), len(raw))
 
     # -- entries -----------------------------------------------------------------
 
@@ -942,7 +960,7 @@ class ArchiveWriter:
         for offset, length, _, tar_length, crc in previous.members[
             old_first_member : old_first_member + members
         ]:
-            self._submit(partial(_read_exactly, fd, offset, length, crc), tar_length)
+            self._submit(partial(_read_exactly, fd, offset, length, crc), tar_length, length)
             self.reused_bytes += length
         self.files_done += len(group)
         self.bytes_done += sum(entry.size for entry in group)
