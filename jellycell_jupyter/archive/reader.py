@@ -13,6 +13,7 @@ judge on their own sends the archive back to one pass from the start.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -110,9 +111,11 @@ def restore(
 
     started = time.perf_counter()
     created_parents = _make_parents(target.parent)
+    _sweep_abandoned_staging(target)
     staging = target.parent / f".{target.name}.restoring-{secrets.token_hex(4)}"
+    held = -1
     try:
-        staging.mkdir(0o700)  # nobody else looks in while it fills
+        held = _locked_staging_folder(staging)
         outcome = _extract(source, staging, progress)
         if existing:
             _merge(staging, target)
@@ -129,13 +132,15 @@ def restore(
 
         despite_interrupts(clean_up)  # a second Ctrl-C must not stop it halfway
         if isinstance(error, OSError):
-            if str(error.filename or "").startswith(str(staging)):
+            if str(error.filename or "").startswith(str(staging.parent / f".{target.name}.")):
                 # The hidden staging folder is ours; the user asked about the target.
                 error = OSError(error.errno, error.strerror)
             raise os_error(error, target) from None
         raise
     finally:
         despite_interrupts(partial(shutil.rmtree, staging, ignore_errors=True))
+        if held >= 0:
+            os.close(held)
 
     log.info(
         "restored checkpoint %s of %s into %s: %d files in %.2fs",
@@ -215,6 +220,62 @@ def _restore_target(project: Project, name: str, into: str | os.PathLike[str] | 
             "forbidden",
         )
     return resolved
+
+
+def _locked_staging_folder(staging: Path) -> int:
+    """Make the private folder a restore fills, locked while it lives; return the lock's fd.
+
+    It is made under another name and renamed once locked, so that no sweep
+    (see :func:`_sweep_abandoned_staging`) ever finds it unlocked.
+    """
+    preparing = staging.with_name(staging.name.replace(".restoring-", ".preparing-"))
+    preparing.mkdir(0o700)  # nobody else looks in while it fills
+    try:
+        held = os.open(preparing, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except BaseException:
+        preparing.rmdir()
+        raise
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        os.rename(preparing, staging)
+    except BaseException:
+        os.close(held)
+        with contextlib.suppress(OSError):
+            preparing.rmdir()
+        raise
+    return held
+
+
+def _sweep_abandoned_staging(target: Path) -> None:
+    """Remove what restores into ``target`` that were killed (``kill -9``) left beside it.
+
+    A folder goes only if a restore made it: this target's exact hidden name,
+    a real folder of this user's, still private (a finished restore opens it
+    up), and no restore holding its lock. Anything else is left alone.
+    """
+    shape = re.compile(rf"\.{re.escape(target.name)}\.restoring-[0-9a-f]{{8}}")
+    try:
+        names = [name for name in os.listdir(target.parent) if shape.fullmatch(name)]
+    except OSError:
+        return
+    for name in names:
+        path = target.parent / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            found = os.fstat(fd)
+            if found.st_uid != os.getuid() or stat.S_IMODE(found.st_mode) != 0o700:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a restore is filling it
+            log.info("removing %s, left by a restore that was killed", path)
+            despite_interrupts(partial(shutil.rmtree, path, ignore_errors=True))
+        finally:
+            os.close(fd)
 
 
 def _existing_content(target: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Callable
@@ -361,3 +362,43 @@ def test_an_archive_that_is_a_link_is_refused_by_every_verb(project: Path, tmp_p
     assert not (tmp_path / "target").exists()
     assert elsewhere.is_file()
     assert archive.list_checkpoints(project).checkpoints == []
+
+
+def test_what_a_killed_restore_left_goes_with_the_next_restore_there(
+    project: Path,
+    tmp_path: Path,
+    made: archive.CheckpointCreateReport,
+    snapshot: Callable[..., dict],
+) -> None:
+    target = tmp_path / "again"
+    # What a restore killed midway leaves: its private, half-filled folder, unlocked.
+    left = tmp_path / ".again.restoring-0123abcd"
+    (left / "data").mkdir(parents=True)
+    (left / "data" / "half.csv").write_text("half")
+    left.chmod(0o700)
+    # Look-alikes no restore left, and one a restore is still filling: all stay.
+    opened = tmp_path / ".again.restoring-4567abcd"
+    opened.mkdir()
+    opened.chmod(0o755)
+    other_target = tmp_path / ".elsewhere.restoring-0123abcd"
+    longer = tmp_path / ".again.restoring-0123abcd-mine"
+    busy = tmp_path / ".again.restoring-89abcdef"
+    for folder in (other_target, longer, busy):
+        folder.mkdir(0o700)
+    mine = tmp_path / "mine"
+    mine.mkdir(0o700)
+    (mine / "keep.txt").write_text("keep")
+    os.symlink(mine, tmp_path / ".again.restoring-fedcba98")
+    held = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        archive.restore(project, "saved", into=target)
+    finally:
+        os.close(held)
+
+    assert not left.exists()
+    assert all(folder.is_dir() for folder in (opened, other_target, longer, busy))
+    assert (tmp_path / ".again.restoring-fedcba98").is_symlink()
+    assert (mine / "keep.txt").read_text() == "keep"
+    assert snapshot(target) == snapshot(project, exclude=(CHECKPOINTS,))
+    assert sorted(n for n in os.listdir(tmp_path) if "preparing" in n) == []

@@ -218,15 +218,20 @@ def test_killed_restore_leaves_target_absent_or_complete(tmp_path: Path) -> None
     assert comparable_state(project) == expected, "a restore touched the live project"
     assert archive.verify(project, "source").ok
 
-    # A target a kill left absent (or a fresh one) restores completely afterwards.
+    # A target a kill left absent (or a fresh one) restores completely afterwards,
+    # and what the killed restores into it left beside it goes.
     absent = [t for t in range(TRIALS) if not (restores / f"target-{t:02d}").exists()]
+    swept = 0
     for number in absent[:3] or [TRIALS]:
         target = restores / f"target-{number:02d}"
+        swept += staging_of(target.name)()
         result = run_command(
             "restore", "source", "--project", str(project), "--into", str(target), cwd=tmp_path
         )
         assert result.returncode == 0, result.stderr
         assert comparable_state(target, leave_out=()) == expected
+        assert not staging_of(target.name)(), os.listdir(restores)
+    print(f"{swept} staging folders of killed restores went with the next restore")
 
 
 def test_ctrl_c_while_a_checkpoint_appears_leaves_all_or_nothing(
