@@ -224,6 +224,7 @@ def failed_cell(notebook: Any) -> str:
 def print_outcome(folder: Path) -> None:
     """Print the checkpoint the tour made, the project's list, and the restored folder."""
     from jellycell_jupyter import archive
+    from jellycell_jupyter.text import human_size
 
     try:
         project = archive.load_project(folder / PROJECT_FOLDER)
@@ -275,16 +276,6 @@ def print_restored(restored: Path) -> None:
 def hidden(relative: Path) -> bool:
     """Whether a path or any folder above it is a dotfile; those are listed last."""
     return any(part.startswith(".") for part in relative.parts)
-
-
-def human_size(size: int) -> str:
-    """A byte count in the largest unit that keeps it at or above 1."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 if __name__ == "__main__":

@@ -12,17 +12,21 @@ from .archive import (
     CheckpointVerifyReport,
 )
 
-_UNITS = ("B", "KB", "MB", "GB", "TB")
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def human_size(size: int) -> str:
-    """``1536`` as ``1.5 KB``: powers of 1024, one decimal above bytes."""
+    """``754 B``, ``1.50 KiB``, ``23.4 MiB``, ``300 GiB``: powers of 1024, three digits.
+
+    The JupyterLab panel writes sizes the same way.
+    """
     value = float(size)
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    unit = 0
+    while value >= 1024 and unit < len(_UNITS) - 1:
         value /= 1024
-    raise AssertionError("unreachable")
+        unit += 1
+    digits = 0 if unit == 0 or value >= 100 else 1 if value >= 10 else 2
+    return f"{value:.{digits}f} {_UNITS[unit]}"
 
 
 def describe(report: BaseModel) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..text import human_size
 from .panel import CheckpointPanel, CheckpointRow
 from .progress import ProgressView, progress_bar
-from .render import human_size, render_list_html, render_list_text, time_ago
+from .render import render_list_html, render_list_text, time_ago
 
 __all__ = [
     "CheckpointPanel",

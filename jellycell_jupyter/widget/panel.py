@@ -22,12 +22,12 @@ from ..archive import (
     ProgressCallback,
     Project,
 )
+from ..text import human_size
 from .progress import ProgressView
 from .render import (
     EMPTY_HINT,
     NO_PROJECT_HINT,
     files_words,
-    human_size,
     local_time,
     render_list_html,
     render_list_text,

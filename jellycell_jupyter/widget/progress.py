@@ -8,7 +8,7 @@ from typing import Any
 from ipywidgets import HTML, HBox, IntProgress, Layout
 
 from ..archive import Progress, ProgressCallback
-from .render import human_size
+from ..text import human_size
 
 STEPS = 1000
 

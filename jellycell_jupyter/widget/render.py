@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..archive import CheckpointListEntry, CheckpointListReport
-
-SIZE_UNITS = ("KB", "MB", "GB", "TB", "PB")
+from ..text import human_size
 
 EMPTY_HINT = (
     'No checkpoints yet. Make one with <code>%checkpoint -m "message"</code>, '
@@ -25,18 +24,6 @@ NO_PROJECT_HINT_TEXT = (
 )
 
 COLUMNS = ("name", "created", "size", "files", "message", "status")
-
-
-def human_size(size: int) -> str:
-    """``754 B``, ``1.7 KB``, ``23 MB``: powers of 1024, two significant digits below 10."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in SIZE_UNITS:
-        value /= 1024
-        if value < 1024 or unit == SIZE_UNITS[-1]:
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-    raise AssertionError("unreachable")
 
 
 def parse_created(created_at: str) -> datetime | None:

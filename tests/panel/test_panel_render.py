@@ -64,12 +64,13 @@ def table_of(markup: str) -> list[list[str]]:
         (0, "0 B"),
         (754, "754 B"),
         (1023, "1023 B"),
-        (1024, "1.0 KB"),
-        (1708, "1.7 KB"),
-        (150 * 1024, "150 KB"),
-        (5 * 1024**3 // 2, "2.5 GB"),
-        (3 * 1024**5, "3.0 PB"),
-        (4096 * 1024**5, "4096 PB"),
+        (1024, "1.00 KiB"),
+        (1708, "1.67 KiB"),
+        (20 * 1024**2, "20.0 MiB"),
+        (150 * 1024, "150 KiB"),
+        (5 * 1024**3 // 2, "2.50 GiB"),
+        (3 * 1024**5, "3.00 PiB"),
+        (4096 * 1024**5, "4096 PiB"),
     ],
 )
 def test_human_size(size: int, words: str) -> None:
@@ -123,7 +124,7 @@ def test_html_table_lists_checkpoints_newest_first_and_marks_damage() -> None:
     assert [row[0] for row in rows[1:]] == ["second", "first", "odd"]
     assert rows[1][1].endswith("(3 minutes ago)")
     assert rows[1][1].startswith(local_time(report.checkpoints[0].created_at))
-    assert rows[1][2:] == ["1.7 KB", "9", "after <b>cleanup</b>", "ok"]
+    assert rows[1][2:] == ["1.67 KiB", "9", "after <b>cleanup</b>", "ok"]
     assert rows[2][5] == "⚠ damaged: archive is 10 bytes"
     assert rows[3][3] == "-"
     assert rows[3][5] == "⚠ incomplete"
@@ -149,8 +150,8 @@ def test_text_summary_has_one_line_per_checkpoint() -> None:
         "(3",
         "minutes",
         "ago)",
-        "1.7",
-        "KB",
+        "1.67",
+        "KiB",
         "9",
         "files",
         "after",
@@ -181,7 +182,7 @@ def test_progress_bar_follows_the_callback() -> None:
 
     callback(Progress("archive", 1, 4, 512, 2048))
     assert view.bar.value == 250
-    assert view.label.value == "archiving: 1 of 4 files, 512 B of 2.0 KB"
+    assert view.label.value == "archiving: 1 of 4 files, 512 B of 2.00 KiB"
 
     callback(Progress("scan", 3, 0, 0, 0))
     assert view.bar.value == 0

@@ -125,7 +125,7 @@ def test_buttons_are_disabled_while_work_runs_and_a_second_click_starts_nothing(
     assert panel.message_box.disabled
     assert panel.progress.layout.display != "none"
     assert panel.progress.bar.value == 250
-    assert panel.progress.label.value == "archiving: 3 of 12 files, 4.0 KB of 16 KB"
+    assert panel.progress.label.value == "archiving: 3 of 12 files, 4.00 KiB of 16.0 KiB"
 
     panel.create_button.click()
     panel.refresh_button.click()
