@@ -105,7 +105,12 @@ def page(
                     else None
                 ),
             )
-            page.on("pageerror", lambda error: browser_log.page_errors.append(str(error)))
+
+            def page_error(error: Any) -> None:
+                browser_log.page_errors.append(str(error))
+                browser_log.page_error_stacks.append(error.stack or "")
+
+            page.on("pageerror", page_error)
             yield page
             failed = getattr(request.node, "report_call", None)
             if failed is not None and failed.failed:

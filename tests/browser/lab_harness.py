@@ -52,6 +52,10 @@ class LabServer:
         tree = f"tree/{path.strip('/')}" if path.strip("/") else ""
         return f"{self.url}lab/{tree}?reset&token={self.token}"
 
+    def notebook_url(self, path: str) -> str:
+        """The same server's Notebook 7 page of the notebook at ``path``."""
+        return f"{self.url}notebooks/{path.strip('/')}?token={self.token}"
+
     def api(self, method: str, route: str, body: Any = None) -> tuple[int, Any]:
         """Call a REST route (``route`` below the base URL); return the status and the JSON."""
         data = json.dumps(body).encode() if body is not None else None
@@ -143,6 +147,7 @@ def run_lab(
         f"--ServerApp.root_dir={root}",
         f"--IdentityProvider.token={TOKEN}",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
         "--ServerApp.terminals_enabled=False",
     ]
     if os.geteuid() == 0:
@@ -194,6 +199,20 @@ class BrowserLog:
 
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    page_error_stacks: list[str] = field(default_factory=list)
+
+    def errors_outside(self, bundle: str) -> list[str]:
+        """Uncaught errors but those whose every frame with a source lies in ``bundle``.
+
+        ``bundle`` is a part of a script's URL, such as Notebook 7's own
+        ``/static/notebook/``; an error that passed through any other script stays.
+        """
+        kept = []
+        for message, stack in zip(self.page_errors, self.page_error_stacks, strict=True):
+            sources = [line for line in stack.splitlines() if "http" in line]
+            if not sources or not all(bundle in line for line in sources):
+                kept.append(message)
+        return kept
 
 
 def open_lab(page: Page, server: LabServer, path: str = "") -> None:
@@ -202,6 +221,22 @@ def open_lab(page: Page, server: LabServer, path: str = "") -> None:
     page.wait_for_selector("#jp-main-dock-panel", state="attached", timeout=60_000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60_000)
     page.evaluate("() => window.jupyterapp.restored")
+
+
+def open_notebook(page: Page, server: LabServer, path: str, *, interface: str) -> None:
+    """Open the notebook at ``path`` in ``interface`` (``lab`` or ``notebook``, for Notebook 7).
+
+    Both expose their application to the page, so one test drives either.
+    """
+    if interface == "lab":
+        open_lab(page, server, path)
+    else:
+        page.goto(server.notebook_url(path))
+        page.wait_for_selector(".jp-Notebook", state="attached", timeout=60_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.started", timeout=60_000
+        )
+        page.evaluate("() => window.jupyterapp.restored")
 
 
 def open_sidebar(page: Page) -> Any:
