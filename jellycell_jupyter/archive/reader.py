@@ -79,6 +79,10 @@ _FIRST_COST_PER_ENTRY = 5e-6
 _FIRST_COST_PER_BYTE = 1e-9
 _HELPER_START = 0.1  # seconds before a helper process has started reading
 _INDEX_START = re.compile(r'"index":\{"format":"[^"]*","members":')
+# The mark a restore keeps in its staging folder until it publishes; {} is the
+# folder's own random token.
+_MARKER = ".jellycell-restoring-{}.lock"
+_PRIVATE = os.O_NOFOLLOW | os.O_CLOEXEC
 READ_AHEAD = 64 << 20  # the start of checkpoint.json read for a glance at its index
 _DISK_FULL = {28, 122, 30}  # ENOSPC, EDQUOT, EROFS: reading again would fail the same way
 
@@ -112,11 +116,14 @@ def restore(
     started = time.perf_counter()
     created_parents = _make_parents(target.parent)
     _sweep_abandoned_staging(target)
-    staging = target.parent / f".{target.name}.restoring-{secrets.token_hex(4)}"
+    token = secrets.token_hex(4)
+    staging = target.parent / f".{target.name}.restoring-{token}"
+    marker = _MARKER.format(token)
     held = -1
     try:
-        held = _locked_staging_folder(staging)
-        outcome = _extract(source, staging, progress)
+        held = _marked_staging_folder(staging, marker)
+        outcome = _extract(source, staging, progress, spare=marker)
+        os.unlink(staging / marker)  # from here on no sweep takes it for abandoned
         if existing:
             _merge(staging, target)
         else:
@@ -222,26 +229,27 @@ def _restore_target(project: Project, name: str, into: str | os.PathLike[str] | 
     return resolved
 
 
-def _locked_staging_folder(staging: Path) -> int:
-    """Make the private folder a restore fills, locked while it lives; return the lock's fd.
+def _marked_staging_folder(staging: Path, marker: str) -> int:
+    """Make the private folder a restore fills, marked as a restore's; return the mark's lock.
 
-    It is made under another name and renamed once locked, so that no sweep
-    (see :func:`_sweep_abandoned_staging`) ever finds it unlocked.
+    The mark is a file in it, named after the folder's own random token (so no
+    archive member can be it), locked while the restore lives and removed just
+    before the folder is published. It is locked under another name and then
+    renamed, so no sweep (see :func:`_sweep_abandoned_staging`) ever finds it
+    unlocked while its restore is alive.
     """
-    preparing = staging.with_name(staging.name.replace(".restoring-", ".preparing-"))
-    preparing.mkdir(0o700)  # nobody else looks in while it fills
+    staging.mkdir(0o700)  # nobody else looks in while it fills
+    unnamed = staging / f"{marker}.new"
     try:
-        held = os.open(preparing, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        held = os.open(unnamed, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _PRIVATE, 0o600)
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            os.rename(unnamed, staging / marker)
+        except BaseException:
+            os.close(held)
+            raise
     except BaseException:
-        preparing.rmdir()
-        raise
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        os.rename(preparing, staging)
-    except BaseException:
-        os.close(held)
-        with contextlib.suppress(OSError):
-            preparing.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     return held
 
@@ -249,33 +257,58 @@ def _locked_staging_folder(staging: Path) -> int:
 def _sweep_abandoned_staging(target: Path) -> None:
     """Remove what restores into ``target`` that were killed (``kill -9``) left beside it.
 
-    A folder goes only if a restore made it: this target's exact hidden name,
-    a real folder of this user's, still private (a finished restore opens it
-    up), and no restore holding its lock. Anything else is left alone.
+    A folder goes only if a restore made it and no restore is alive in it:
+    this target's exact hidden name, a real folder of this user's on the same
+    file system as its parent (not a mount), holding the mark a restore
+    leaves until it publishes, and nobody holding that mark's lock. Anything
+    else is left alone, whatever its name.
     """
-    shape = re.compile(rf"\.{re.escape(target.name)}\.restoring-[0-9a-f]{{8}}")
+    shape = re.compile(rf"\.{re.escape(target.name)}\.restoring-([0-9a-f]{{8}})")
     try:
-        names = [name for name in os.listdir(target.parent) if shape.fullmatch(name)]
+        parent = os.stat(target.parent)
+        found = [(name, shape.fullmatch(name)) for name in os.listdir(target.parent)]
     except OSError:
         return
-    for name in names:
+    for name, match in found:
+        if match is None:
+            continue
         path = target.parent / name
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _PRIVATE)
         except OSError:
             continue
+        mark = -1
         try:
-            found = os.fstat(fd)
-            if found.st_uid != os.getuid() or stat.S_IMODE(found.st_mode) != 0o700:
+            here = os.fstat(folder)
+            if here.st_dev != parent.st_dev or here.st_uid != os.getuid():
                 continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # a restore is filling it
+            mark = os.open(_MARKER.format(match[1]), os.O_RDONLY | _PRIVATE, dir_fd=folder)
+            marked = os.fstat(mark)
+            if not stat.S_ISREG(marked.st_mode) or marked.st_uid != os.getuid():
+                continue
+            fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.lstat(path).st_ino != here.st_ino:
+                continue  # another folder took the name meanwhile
             log.info("removing %s, left by a restore that was killed", path)
             despite_interrupts(partial(shutil.rmtree, path, ignore_errors=True))
+        except OSError:
+            continue  # no mark (not a restore's, or one publishing), or a restore holds it
         finally:
-            os.close(fd)
+            os.close(folder)
+            if mark >= 0:
+                os.close(mark)
+
+
+def _empty_folder(folder: Path, spare: str) -> None:
+    """Remove everything in ``folder`` but ``spare``, keeping the folder itself."""
+    with os.scandir(folder) as listing:
+        for entry in listing:
+            if entry.name == spare:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
 
 
 def _existing_content(target: Path) -> bool:
@@ -370,8 +403,13 @@ def _extract(
     progress: ProgressCallback | None,
     *,
     check_sidecar: bool = True,
+    spare: str = "",
 ) -> Outcome:
-    """Read ``archive`` once; write its members under ``destination`` unless it is ``None``."""
+    """Read ``archive`` once; write its members under ``destination`` unless it is ``None``.
+
+    ``spare`` names a file of ``destination`` that is no member: it is kept if
+    a reading in runs has to be undone.
+    """
     sidecar = read_sidecar(archive) if check_sidecar else None
     with open(archive, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
@@ -394,8 +432,7 @@ def _extract(
         except Unfit as why:
             log.debug("reading %s in one pass: %s", archive.name, why)
             if destination is not None:
-                shutil.rmtree(destination)
-                destination.mkdir(0o700)
+                _empty_folder(destination, spare)
         else:
             return outcome
     with open(archive, "rb") as handle:

@@ -1031,14 +1031,17 @@ class ArchiveWriter:
             if read is None:
                 return None
             before, data, after = read
-            stable = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
+            stable = _moment(before) == _moment(after)
             if stable and len(data) == after.st_size:
                 break
             log.debug("%s changed while read (attempt %d)", entry.path, attempt + 1)
-        if (after.st_size, after.st_mtime_ns) != (entry.size, entry.mtime_ns) or not stable:
+        now = f"{after.st_ino}:{after.st_ctime_ns}"
+        walked = (entry.size, entry.mtime_ns, entry.signature or now)
+        if not stable or (after.st_size, after.st_mtime_ns, now) != walked:
+            # Changed since the walk: named, and recorded as the state that was read.
             self.changed.append(entry.name)
             entry.mtime_ns = after.st_mtime_ns
-            entry.signature = "" if not stable else entry.signature
+            entry.signature = now if stable else ""
         return data
 
     def _read_once(
@@ -1150,7 +1153,7 @@ class ArchiveWriter:
             ]
         )
         self.files_done += 1
-        unchanged = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
+        unchanged = _moment(before) == _moment(after)
         if entry.kind == "file" and (not unchanged or grew or size != entry.size):
             self.entries[-1][7] = ""
             return "changed"
@@ -1334,6 +1337,16 @@ def _open_unfollowed(path: str, flags: int) -> int:
         if error.errno != errno.ELOOP:
             raise
         raise FileNotFoundError(errno.ENOENT, "replaced by a link while archived", path) from None
+
+
+def _moment(found: os.stat_result) -> tuple[int, int, int]:
+    """What tells one state of a file from the next: its size and both its times.
+
+    The change time matters too: a program that rewrites a file in place and
+    then sets its modification time back (``rsync --inplace -t``, ``cp -p``)
+    cannot set it back.
+    """
+    return found.st_size, found.st_mtime_ns, found.st_ctime_ns
 
 
 def _read_into(handle: Any, buffer: memoryview) -> int:

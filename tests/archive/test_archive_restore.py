@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from jellycell_jupyter import archive
-from jellycell_jupyter.archive import CheckpointError
+from jellycell_jupyter.archive import CheckpointError, reader
+from jellycell_jupyter.archive.extract import Outcome, Unfit
 
 pytestmark = pytest.mark.usefixtures("reading")
 
@@ -371,25 +372,35 @@ def test_what_a_killed_restore_left_goes_with_the_next_restore_there(
     snapshot: Callable[..., dict],
 ) -> None:
     target = tmp_path / "again"
-    # What a restore killed midway leaves: its private, half-filled folder, unlocked.
-    left = tmp_path / ".again.restoring-0123abcd"
-    (left / "data").mkdir(parents=True)
-    (left / "data" / "half.csv").write_text("half")
-    left.chmod(0o700)
-    # Look-alikes no restore left, and one a restore is still filling: all stay.
-    opened = tmp_path / ".again.restoring-4567abcd"
-    opened.mkdir()
-    opened.chmod(0o755)
+
+    def staging(token: str, *, mark: str | None = None) -> Path:
+        """A folder named as a restore into ``target`` names it, marked as ``mark`` says."""
+        folder = tmp_path / f".again.restoring-{token}"
+        (folder / "data").mkdir(parents=True, mode=0o700)
+        (folder / "data" / "half.csv").write_text("half")
+        if mark is not None:
+            (folder / f".jellycell-restoring-{mark}.lock").write_text("")
+        return folder
+
+    # What a restore killed midway leaves: its half-filled folder, its mark unlocked.
+    left = staging("0123abcd", mark="0123abcd")
+    # Look-alikes no restore left, or one a restore is still filling: all stay.
+    unmarked = staging("4567abcd")  # a user's folder, or a restore's after it published
+    wrong_mark = staging("89abcdef", mark="0123abcd")
+    busy = staging("fedcba98", mark="fedcba98")
+    linked_mark = staging("76543210")
+    os.symlink(
+        left / ".jellycell-restoring-0123abcd.lock",
+        linked_mark / ".jellycell-restoring-76543210.lock",
+    )
     other_target = tmp_path / ".elsewhere.restoring-0123abcd"
-    longer = tmp_path / ".again.restoring-0123abcd-mine"
-    busy = tmp_path / ".again.restoring-89abcdef"
-    for folder in (other_target, longer, busy):
-        folder.mkdir(0o700)
+    other_target.mkdir(0o700)
+    (other_target / ".jellycell-restoring-0123abcd.lock").write_text("")
     mine = tmp_path / "mine"
     mine.mkdir(0o700)
-    (mine / "keep.txt").write_text("keep")
-    os.symlink(mine, tmp_path / ".again.restoring-fedcba98")
-    held = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
+    (mine / ".jellycell-restoring-13572468.lock").write_text("")
+    os.symlink(mine, tmp_path / ".again.restoring-13572468")
+    held = os.open(busy / ".jellycell-restoring-fedcba98.lock", os.O_RDONLY)
     try:
         fcntl.flock(held, fcntl.LOCK_EX)
         archive.restore(project, "saved", into=target)
@@ -397,8 +408,42 @@ def test_what_a_killed_restore_left_goes_with_the_next_restore_there(
         os.close(held)
 
     assert not left.exists()
-    assert all(folder.is_dir() for folder in (opened, other_target, longer, busy))
-    assert (tmp_path / ".again.restoring-fedcba98").is_symlink()
-    assert (mine / "keep.txt").read_text() == "keep"
+    for kept in (unmarked, wrong_mark, busy, linked_mark):
+        assert (kept / "data" / "half.csv").read_text() == "half", kept
+    assert (other_target / ".jellycell-restoring-0123abcd.lock").exists()
+    assert (tmp_path / ".again.restoring-13572468").is_symlink()
+    assert (mine / ".jellycell-restoring-13572468.lock").exists()
     assert snapshot(target) == snapshot(project, exclude=(CHECKPOINTS,))
-    assert sorted(n for n in os.listdir(tmp_path) if "preparing" in n) == []
+    assert [name for name in os.listdir(target) if "jellycell-restoring" in name] == []
+
+
+def test_a_restore_read_again_in_one_pass_keeps_its_folder_marked(
+    project: Path,
+    tmp_path: Path,
+    made: archive.CheckpointCreateReport,
+    snapshot: Callable[..., dict],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Reading in runs gives up after writing something (a helper died, say); the
+    # one pass that follows is met by another restore's sweep into the same target.
+    target = tmp_path / "contested"
+
+    def unfit(archive_path: Path, destination: Path, *args: object) -> None:
+        (destination / "data").mkdir()
+        (destination / "data" / "from-a-run.csv").write_text("partial")
+        raise Unfit("a helper died")
+
+    class SweptMeanwhile(reader.Extractor):
+        def run(self) -> Outcome:
+            reader._sweep_abandoned_staging(target)
+            return super().run()
+
+    monkeypatch.setattr(reader, "PARALLEL_FILES", 1)
+    monkeypatch.setattr(reader, "_extract_in_runs", unfit)
+    monkeypatch.setattr(reader, "Extractor", SweptMeanwhile)
+
+    archive.restore(project, "saved", into=target)
+
+    assert snapshot(target) == snapshot(project, exclude=(CHECKPOINTS,))
+    assert not (target / "data" / "from-a-run.csv").exists()
+    assert [name for name in os.listdir(tmp_path) if "restoring" in name] == []

@@ -190,7 +190,19 @@ def _rewrite_same_size(path: Path) -> None:
         handle.write(random.Random(5).randbytes(size))
 
 
-CHANGES = {"append": _append, "truncate": _truncate, "rewrite-same-size": _rewrite_same_size}
+def _rewrite_keeping_its_time(path: Path) -> None:
+    """Rewrite in place and set the modification time back, as ``rsync --inplace -t`` does."""
+    found = path.stat()
+    _rewrite_same_size(path)
+    os.utime(path, ns=(found.st_atime_ns, found.st_mtime_ns))
+
+
+CHANGES = {
+    "append": _append,
+    "truncate": _truncate,
+    "rewrite-same-size": _rewrite_same_size,
+    "rewrite-keeping-its-time": _rewrite_keeping_its_time,
+}
 
 
 @pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
