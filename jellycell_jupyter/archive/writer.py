@@ -1070,9 +1070,17 @@ class ArchiveWriter:
         return before or after, data, after
 
     def _write_large(self, entry: Entry) -> None:
-        """Stream a large file (or a SQLite backup) as pieces; retry it if it changes."""
+        """Stream a large file (or a SQLite database) as pieces; retry it if it changes.
+
+        A database nobody has open (no ``-wal``, ``-shm`` or ``-journal`` beside
+        it) is read as the file it is: opening it, even to read, makes and
+        removes those files, which changes its folder's time in the live
+        project and every later archive's bytes. One in use, or written to while
+        it is read, is copied through SQLite's online backup.
+        """
         source = entry.path
-        if entry.kind == "sqlite":
+        idle = entry.kind == "sqlite" and not _database_in_use(entry.path)
+        if entry.kind == "sqlite" and not idle:
             source = self._sqlite_backup(entry)
         try:
             for attempt in range(READ_ATTEMPTS):
@@ -1081,6 +1089,9 @@ class ArchiveWriter:
                 outcome = self._stream_file(entry, source)
                 if outcome != "changed" or attempt == READ_ATTEMPTS - 1:
                     break
+                if idle:  # written meanwhile: read it again through SQLite
+                    idle = False
+                    source = self._sqlite_backup(entry)
                 # Rewind the output to where this file began and read it again.
                 self._drain()
                 self.output.seek(mark[0])
@@ -1139,7 +1150,8 @@ class ArchiveWriter:
             raise _unreadable(entry, error) from None
         finally:
             handle.close()
-        signature = entry.signature if entry.kind == "file" else ""
+        direct = entry.kind == "file" or source == entry.path  # not a backup's copy
+        signature = entry.signature if direct else ""
         self.entries.append(
             [
                 entry.name,
@@ -1154,7 +1166,7 @@ class ArchiveWriter:
         )
         self.files_done += 1
         unchanged = _moment(before) == _moment(after)
-        if entry.kind == "file" and (not unchanged or grew or size != entry.size):
+        if direct and (not unchanged or grew or size != entry.size):
             self.entries[-1][7] = ""
             return "changed"
         return "ok"
@@ -1165,8 +1177,8 @@ class ArchiveWriter:
         try:
             # With no companion files, nobody has the database open: a connection
             # that may write then also removes the -wal and -shm it makes, as
-            # the last user of a database does, so the project is left as found.
-            busy = any(os.path.exists(entry.path + suffix) for suffix in SQLITE_COMPANIONS)
+            # the last user of a database does, so the files are left as found.
+            busy = _database_in_use(entry.path)
             try:
                 _backup_database(entry.path, "ro" if busy else "rw", scratch)
             except sqlite3.Error as error:
@@ -1372,6 +1384,11 @@ def _read_to_end(fd: int, expected: int, *, at_once: bool = False) -> bytes:
     while pieces[-1]:
         pieces.append(os.read(fd, max(expected, 1 << 16)))
     return pieces[0] if len(pieces) == 2 else b"".join(pieces)
+
+
+def _database_in_use(path: str) -> bool:
+    """Whether a SQLite database has companions: a connection, or a transaction to recover."""
+    return any(os.path.exists(path + suffix) for suffix in SQLITE_COMPANIONS)
 
 
 def _backup_database(path: str, mode: str, scratch: str) -> None:

@@ -117,3 +117,43 @@ def test_jellycells_checkpoint_is_listed_verified_and_restored_by_us(
     assert archive.verify(real_project, ours.name).ok
     names = [e.name for e in archive.list_checkpoints(real_project).checkpoints]
     assert set(names) == {"theirs", "after-theirs"}
+
+
+def _state_of_every_folder(root: Path) -> dict[str, int]:
+    return {
+        str(folder.relative_to(root)): folder.stat().st_mtime_ns
+        for folder in [root, *root.rglob("*")]
+        if folder.is_dir() and ".jellycell/checkpoints" not in str(folder)
+    }
+
+
+def test_a_real_project_gives_the_same_bytes_twice_and_is_left_as_found(
+    real_project: Path, tmp_path: Path
+) -> None:
+    # jellycell keeps its cache index in SQLite; a create must not open it (which
+    # makes and removes -wal and -shm files) when nobody has it open.
+    databases = [
+        path
+        for path in (real_project / ".jellycell" / "cache").rglob("*")
+        if path.is_file() and path.read_bytes()[:16] == b"SQLite format 3\0"
+    ]
+    assert databases
+    originals = {path: path.read_bytes() for path in databases}
+    archive.delete(real_project, archive.create(real_project, name="warm-up").name)
+    folders = _state_of_every_folder(real_project)
+
+    first = archive.create(real_project, name="first")
+    first_bytes = Path(first.path).read_bytes()
+    archive.delete(real_project, "first")
+    second = archive.create(real_project, name="second")
+    second_bytes = Path(second.path).read_bytes()
+
+    assert _state_of_every_folder(real_project) == folders
+    offset = archive.CheckpointSummary.model_validate_json(
+        Path(second.path).with_suffix("").with_suffix(".json").read_bytes()
+    ).index_offset
+    assert offset is not None and offset > 0
+    assert first_bytes[:offset] == second_bytes[:offset]
+    restored = Path(archive.restore(real_project, "second", into=tmp_path / "back").target)
+    for path, data in originals.items():
+        assert (restored / path.relative_to(real_project)).read_bytes() == data, path
