@@ -48,7 +48,9 @@ def describe(report: BaseModel) -> str:
         return f"{report.name} {how} {report.target} ({report.files} files)"
     if isinstance(report, CheckpointVerifyReport):
         if not report.ok:
-            return f"{report.name} is damaged: " + "; ".join(report.problems)
+            # Not always damage: an archive may be intact and still refused (a link
+            # out of its target, say); the problem says which.
+            return f"{report.name} failed verification: " + "; ".join(report.problems)
         how = "every sha256 matches" if report.digests_checked else "readable; no digests to check"
         return f"{report.name} is intact ({report.files} files, {how})"
     if isinstance(report, CheckpointDeleteReport):

@@ -330,7 +330,7 @@ class CheckpointPanel(VBox):  # type: ignore[misc]
             more = len(report.problems) - 1
             first = report.problems[0] if report.problems else "it fails its checks"
             tail = f" (and {more} more problem{'' if more == 1 else 's'})" if more > 0 else ""
-            return f"Checkpoint {name} is damaged: {first}{tail}.", True
+            return f"Checkpoint {name} failed verification: {first}{tail}.", True
 
         self._run(f"Verifying {name}", work)
 

@@ -233,7 +233,7 @@ export class CheckpointModel {
       );
     } else if (report) {
       this._error = this._trans.__(
-        'Checkpoint %1 is damaged: %2',
+        'Checkpoint %1 failed verification: %2',
         name,
         (report.problems ?? []).join('; ')
       );

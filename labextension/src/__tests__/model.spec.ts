@@ -266,7 +266,7 @@ describe('CheckpointModel', () => {
     await model.setFolder('work/demo/notebooks');
     await model.verify('bad');
     expect(model.error).toBe(
-      'Checkpoint bad is damaged: data/x: digest differs'
+      'Checkpoint bad failed verification: data/x: digest differs'
     );
     await model.verify('good');
     expect(model.error).toBeNull();
