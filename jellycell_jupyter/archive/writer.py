@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -138,8 +140,8 @@ def create(
 # is), and the file that reserves the name, which only tells whose files to look for.
 _LEFTOVER = re.compile(
     r"\.(?P<stem>.+?)\.(?P<suffix>tar\.gz\.partial|index\.partial|json\.partial-\d+"
-    r"|sqlite\.partial(?:-journal)?|helped-[0-9a-f]{8}\.partial(?:-index(?:-marked)?"
-    r"|-sqlite(?:-journal)?)?|lock)"
+    r"|sqlite\.partial(?:-hot)?(?:-journal)?|helped-[0-9a-f]{8}\.partial(?:-index(?:-marked)?"
+    r"|-sqlite(?:-hot)?(?:-journal)?)?|lock)"
 )
 
 
@@ -1073,10 +1075,12 @@ class ArchiveWriter:
         """Stream a large file (or a SQLite database) as pieces; retry it if it changes.
 
         A database nobody has open (no ``-wal``, ``-shm`` or ``-journal`` beside
-        it) is read as the file it is: opening it, even to read, makes and
-        removes those files, which changes its folder's time in the live
-        project and every later archive's bytes. One in use, or written to while
-        it is read, is copied through SQLite's online backup.
+        it) is read as the file it is, holding the read lock SQLite's own
+        readers take, so no writer can change it meanwhile: opening it through
+        SQLite, even to read, makes and removes those files, which changes its
+        folder's time in the live project and every later archive's bytes. One
+        in use, or whose lock a writer holds, is copied through SQLite's online
+        backup.
         """
         source = entry.path
         idle = entry.kind == "sqlite" and not _database_in_use(entry.path)
@@ -1086,12 +1090,13 @@ class ArchiveWriter:
             for attempt in range(READ_ATTEMPTS):
                 self._drain()
                 mark = (self.offset, self.tar_offset, len(self.members), len(self.entries))
-                outcome = self._stream_file(entry, source)
-                if outcome != "changed" or attempt == READ_ATTEMPTS - 1:
-                    break
-                if idle:  # written meanwhile: read it again through SQLite
+                outcome = self._stream_file(entry, source, locked=idle)
+                if outcome == "busy":  # a writer holds the database: copy it through SQLite
                     idle = False
                     source = self._sqlite_backup(entry)
+                    outcome = self._stream_file(entry, source)
+                if outcome != "changed" or attempt == READ_ATTEMPTS - 1:
+                    break
                 # Rewind the output to where this file began and read it again.
                 self._drain()
                 self.output.seek(mark[0])
@@ -1102,14 +1107,21 @@ class ArchiveWriter:
                 del self.entries[mark[3] :]
                 self.digest = _rehash(self.output, mark[0])
             # Named even when a later read was steady: the file changed while archived.
-            if attempt or outcome == "changed":
+            if attempt or outcome in ("changed", "since-walk"):
                 self.changed.append(entry.name)
         finally:
             if source != entry.path:
                 with contextlib.suppress(OSError):
                     os.unlink(source)
 
-    def _stream_file(self, entry: Entry, source: str) -> str:
+    def _stream_file(self, entry: Entry, source: str, *, locked: bool = False) -> str:
+        """Write one file as pieces; say how it went.
+
+        ``ok``; ``changed`` while read (to be read again); ``since-walk``:
+        steady while read but not as the walk saw it, and recorded as read;
+        ``vanished``; or, with ``locked`` (a SQLite database read as a file),
+        ``busy`` when a writer holds its lock.
+        """
         try:
             # Unbuffered: each piece is read straight into the buffer it is compressed from.
             handle = open(source, "rb", buffering=0, opener=_open_unfollowed)  # noqa: SIM115
@@ -1119,11 +1131,15 @@ class ArchiveWriter:
         except OSError as error:
             raise _unreadable(entry, error) from None
         try:
+            if locked and not _sqlite_read_lock(handle.fileno()):
+                return "busy"
             before = os.fstat(handle.fileno())
             size = before.st_size
             member = self.member_count
             digest = hashlib.sha256()
-            opening = header(entry.name, REGULAR, size, entry.mtime_ns // 10**9, entry.mode)
+            direct = entry.kind == "file" or source == entry.path  # not a backup's copy
+            mtime_ns = before.st_mtime_ns if direct else entry.mtime_ns
+            opening = header(entry.name, REGULAR, size, mtime_ns // 10**9, entry.mode)
             remaining = size
             while True:
                 # A piece holds the header (in the first), the file's next bytes
@@ -1149,26 +1165,17 @@ class ArchiveWriter:
         except OSError as error:
             raise _unreadable(entry, error) from None
         finally:
-            handle.close()
-        direct = entry.kind == "file" or source == entry.path  # not a backup's copy
-        signature = entry.signature if direct else ""
+            handle.close()  # and with it any lock taken on it
+        signature = f"{before.st_ino}:{before.st_ctime_ns}" if direct else ""
         self.entries.append(
-            [
-                entry.name,
-                "file",
-                size,
-                entry.mtime_ns,
-                entry.mode,
-                digest.hexdigest(),
-                member,
-                signature,
-            ]
+            [entry.name, "file", size, mtime_ns, entry.mode, digest.hexdigest(), member, signature]
         )
         self.files_done += 1
-        unchanged = _moment(before) == _moment(after)
-        if direct and (not unchanged or grew or size != entry.size):
+        if direct and (_moment(before) != _moment(after) or grew):
             self.entries[-1][7] = ""
             return "changed"
+        if direct and (size, mtime_ns, signature) != (entry.size, entry.mtime_ns, entry.signature):
+            return "since-walk"
         return "ok"
 
     def _sqlite_backup(self, entry: Entry) -> str:
@@ -1185,8 +1192,13 @@ class ArchiveWriter:
                 if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
                     raise
                 # A writer died mid-transaction, leaving a hot journal that only a
-                # connection allowed to write may roll back, as the next user would.
-                _backup_database(entry.path, "rw", scratch)
+                # connection allowed to write may roll back, as the next user
+                # would. It is rolled back in copies, not in the live project.
+                hot = f"{scratch}-hot"
+                shutil.copyfile(entry.path, hot)
+                with contextlib.suppress(FileNotFoundError):  # recovered meanwhile
+                    shutil.copyfile(f"{entry.path}-journal", f"{hot}-journal")
+                _backup_database(hot, "rw", scratch)
         except BaseException as error:
             for leftover in (scratch, f"{scratch}-journal"):
                 with contextlib.suppress(FileNotFoundError):
@@ -1199,6 +1211,10 @@ class ArchiveWriter:
                 raise os_error(full, Path(scratch).parent) from None
             log.warning("online backup of %s failed (%s); copying its bytes", entry.path, error)
             return entry.path
+        finally:
+            for leftover in (f"{scratch}-hot", f"{scratch}-hot-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
         return scratch
 
     # -- the end ---------------------------------------------------------------
@@ -1384,6 +1400,26 @@ def _read_to_end(fd: int, expected: int, *, at_once: bool = False) -> bytes:
     while pieces[-1]:
         pieces.append(os.read(fd, max(expected, 1 << 16)))
     return pieces[0] if len(pieces) == 2 else b"".join(pieces)
+
+
+def _sqlite_read_lock(fd: int) -> bool:
+    """Take the read lock SQLite's readers take on a database; False if a writer holds it.
+
+    SQLite locks byte ranges far beyond any data (see its ``os_unix.c``): a
+    reader holds a shared lock on the shared range, which a writer needs
+    exclusively before it changes the file, and it does not start one while a
+    writer waits (holds the pending byte). The lock goes when the file is closed.
+    """
+    pending, shared_first, shared_size = 0x40000000, 0x40000002, 510
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, pending)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, shared_size, shared_first)
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, pending)
+    except OSError:
+        return False
+    return True
 
 
 def _database_in_use(path: str) -> bool:

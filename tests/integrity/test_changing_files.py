@@ -266,3 +266,29 @@ def test_a_file_replaced_by_a_link_to_outside_is_not_read_through_it(
                 assert b"never to be archived" not in handle.read(), member.name
             assert member.name != relative or not member.isfile()
     assert archive.verify(project, "swapped").ok
+
+
+@pytest.mark.parametrize("relative", [LARGE, SMALL], ids=["large", "small"])
+def test_a_file_changed_after_the_walk_is_named_and_kept_as_read(
+    relative: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = fill_project(tmp_path / "walked", seed=4, megabytes=4)
+    path = project / relative
+    os.utime(path, ns=(0, 1_600_000_000 * 10**9))
+    walk = writer.scan_project
+
+    def walk_then_change(*args: Any, **kwargs: Any) -> Any:
+        scan = walk(*args, **kwargs)
+        with open(path, "r+b") as handle:  # the same size, a new time
+            handle.write(b"written after the walk")
+        return scan
+
+    monkeypatch.setattr(writer, "scan_project", walk_then_change)
+    report = archive.create(project, name="after-walk")
+    monkeypatch.undo()
+
+    assert relative in report.changed
+    archive.restore(project, "after-walk", into=tmp_path / "restored")
+    restored = tmp_path / "restored" / relative
+    assert restored.read_bytes() == path.read_bytes()
+    assert restored.stat().st_mtime_ns // 10**9 == path.stat().st_mtime_ns // 10**9

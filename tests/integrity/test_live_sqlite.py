@@ -183,19 +183,21 @@ def _committed_rows(database: Path, count: int, mode: str) -> None:
     connection.close()
 
 
+@pytest.mark.parametrize("mode", ["DELETE", "MEMORY"])
 def test_an_open_write_transaction_in_rollback_journal_mode(
-    real_project: Path, tmp_path: Path
+    mode: str, real_project: Path, tmp_path: Path
 ) -> None:
     """A transaction large enough to write into the file holds it while the checkpoint runs.
 
     The backup must wait for it (here it ends in a rollback after a few
-    seconds) or otherwise copy only committed rows.
+    seconds) or otherwise copy only committed rows. With its journal in
+    memory, no file beside the database shows the writer: only its lock does.
     """
     database = real_project / ".jellycell" / "cache" / "journal.db"
     _committed_rows(database, 20_000, "DELETE")
-    writer = start_writer(database, "DELETE", "3")
+    writer = start_writer(database, mode, "3")
     try:
-        assert Path(f"{database}-journal").exists()
+        assert Path(f"{database}-journal").exists() == (mode == "DELETE")
         report = archive.create(real_project, name="journal")
     finally:
         stop(writer)
@@ -218,8 +220,11 @@ def test_a_writer_killed_in_the_middle_of_a_transaction(
     database = real_project / ".jellycell" / "cache" / "crashed.db"
     _committed_rows(database, 20_000, mode)
     stop(start_writer(database, mode, "600"))
+    left = {path: path.read_bytes() for path in database.parent.glob(f"{database.name}*")}
 
     report = archive.create(real_project, name="crashed")
+    if mode == "DELETE":  # the hot journal is rolled back in copies, never in the project
+        assert {p: p.read_bytes() for p in database.parent.glob(f"{database.name}*")} == left
     assert not [name for name in archived_names(report) if name.endswith(COMPANIONS)]
     archive.restore(real_project, "crashed", into=tmp_path / "restored")
     restored = tmp_path / "restored" / ".jellycell" / "cache" / "crashed.db"
