@@ -114,40 +114,45 @@ def restore(
         )
 
     started = time.perf_counter()
-    created_parents = _make_parents(target.parent)
     _sweep_abandoned_staging(target)
+    created_parents = _make_parents(target.parent)
     token = secrets.token_hex(4)
     staging = target.parent / f".{target.name}.restoring-{token}"
     marker = _MARKER.format(token)
-    held = -1
+    held = -1  # the mark's lock, once this restore has made its staging folder
+
+    def remove_staging() -> None:
+        if held >= 0:  # never another restore's folder that drew the same token
+            shutil.rmtree(staging, ignore_errors=True)
+            os.close(held)
+
     try:
         held = _marked_staging_folder(staging, marker)
         outcome = _extract(source, staging, progress, spare=marker)
-        os.unlink(staging / marker)  # from here on no sweep takes it for abandoned
         if existing:
-            _merge(staging, target)
+            # Marked until merged: a merge killed outright leaves a folder the
+            # next restore here removes.
+            _merge(staging, target, spare=marker)
         else:
+            os.unlink(staging / marker)
             staging.chmod(0o777 & ~UMASK)
             _move_into_place(staging, target)
     except BaseException as error:
 
         def clean_up() -> None:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_staging()
             for folder in reversed(created_parents):
                 with contextlib.suppress(OSError):
                     folder.rmdir()
 
         despite_interrupts(clean_up)  # a second Ctrl-C must not stop it halfway
         if isinstance(error, OSError):
-            if str(error.filename or "").startswith(str(staging.parent / f".{target.name}.")):
+            if str(error.filename or "").startswith(str(staging)):
                 # The hidden staging folder is ours; the user asked about the target.
                 error = OSError(error.errno, error.strerror)
             raise os_error(error, target) from None
         raise
-    finally:
-        despite_interrupts(partial(shutil.rmtree, staging, ignore_errors=True))
-        if held >= 0:
-            os.close(held)
+    despite_interrupts(remove_staging)  # what a merge left: the emptied folder and its mark
 
     log.info(
         "restored checkpoint %s of %s into %s: %d files in %.2fs",
@@ -280,23 +285,50 @@ def _sweep_abandoned_staging(target: Path) -> None:
         mark = -1
         try:
             here = os.fstat(folder)
-            if here.st_dev != parent.st_dev or here.st_uid != os.getuid():
+            if here.st_dev != parent.st_dev or here.st_uid != os.getuid() or _mounts_at(path):
                 continue
-            mark = os.open(_MARKER.format(match[1]), os.O_RDONLY | _PRIVATE, dir_fd=folder)
+            mark_name = _MARKER.format(match[1])
+            mark = os.open(mark_name, os.O_RDONLY | _PRIVATE, dir_fd=folder)
             marked = os.fstat(mark)
             if not stat.S_ISREG(marked.st_mode) or marked.st_uid != os.getuid():
                 continue
             fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if os.lstat(path).st_ino != here.st_ino:
                 continue  # another folder took the name meanwhile
-            log.info("removing %s, left by a restore that was killed", path)
-            despite_interrupts(partial(shutil.rmtree, path, ignore_errors=True))
+            log.warning("removing %s, left by a restore that was killed", path)
+            despite_interrupts(partial(_remove_marked, path, mark_name))
         except OSError:
             continue  # no mark (not a restore's, or one publishing), or a restore holds it
         finally:
             os.close(folder)
             if mark >= 0:
                 os.close(mark)
+
+
+def _remove_marked(folder: Path, mark: str) -> None:
+    """Remove a marked folder, its mark last, so that what cannot go stays marked."""
+    with contextlib.suppress(OSError):
+        _empty_folder(folder, mark)
+        os.unlink(folder / mark)
+        os.rmdir(folder)
+
+
+def _mounts_at(folder: Path) -> bool:
+    """Whether ``folder``, or anything below it, is a mount point (Linux; False elsewhere)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return False
+    inside = str(folder).rstrip("/") + "/"
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            # Spaces, tabs, newlines and backslashes in mount points are octal escapes.
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4])
+            if (point + "/").startswith(inside):
+                return True
+    return False
 
 
 def _empty_folder(folder: Path, spare: str) -> None:
@@ -354,14 +386,16 @@ def _move_into_place(staging: Path, target: Path) -> None:
         raise
 
 
-def _merge(staging: Path, target: Path) -> None:
-    """Move ``staging`` over ``target``; links in the target are replaced, never followed."""
-    _check_merge(staging, target)
-    _merge_folder(staging, target)
+def _merge(staging: Path, target: Path, *, spare: str) -> None:
+    """Move ``staging`` but its file ``spare`` over ``target``; links there are replaced."""
+    _check_merge(staging, target, spare)
+    _merge_folder(staging, target, spare)
 
 
-def _check_merge(source: Path, target: Path) -> None:
+def _check_merge(source: Path, target: Path, spare: str = "") -> None:
     for entry in os.scandir(source):
+        if entry.name == spare:
+            continue
         destination = target / entry.name
         try:
             existing = os.lstat(destination)
@@ -377,8 +411,10 @@ def _check_merge(source: Path, target: Path) -> None:
             _check_merge(Path(entry.path), destination)
 
 
-def _merge_folder(source: Path, target: Path) -> None:
+def _merge_folder(source: Path, target: Path, spare: str = "") -> None:
     for entry in os.scandir(source):
+        if entry.name == spare:
+            continue
         destination = target / entry.name
         try:
             existing = os.lstat(destination)

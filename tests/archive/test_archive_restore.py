@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +143,7 @@ def test_force_merges_over_a_non_empty_folder(
     assert (target / "notebooks" / "analysis.py").is_file()
     assert not (target / "checkpoint.json").exists()
     assert [n for n in os.listdir(tmp_path) if "restoring" in n] == []
+    assert [n for n in os.listdir(target) if "restoring" in n] == []
 
 
 def test_force_never_writes_through_a_link_in_the_target(
@@ -389,10 +391,6 @@ def test_what_a_killed_restore_left_goes_with_the_next_restore_there(
     wrong_mark = staging("89abcdef", mark="0123abcd")
     busy = staging("fedcba98", mark="fedcba98")
     linked_mark = staging("76543210")
-    os.symlink(
-        left / ".jellycell-restoring-0123abcd.lock",
-        linked_mark / ".jellycell-restoring-76543210.lock",
-    )
     other_target = tmp_path / ".elsewhere.restoring-0123abcd"
     other_target.mkdir(0o700)
     (other_target / ".jellycell-restoring-0123abcd.lock").write_text("")
@@ -400,6 +398,10 @@ def test_what_a_killed_restore_left_goes_with_the_next_restore_there(
     mine.mkdir(0o700)
     (mine / ".jellycell-restoring-13572468.lock").write_text("")
     os.symlink(mine, tmp_path / ".again.restoring-13572468")
+    os.symlink(
+        mine / ".jellycell-restoring-13572468.lock",
+        linked_mark / ".jellycell-restoring-76543210.lock",
+    )
     held = os.open(busy / ".jellycell-restoring-fedcba98.lock", os.O_RDONLY)
     try:
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -435,6 +437,10 @@ def test_a_restore_read_again_in_one_pass_keeps_its_folder_marked(
 
     class SweptMeanwhile(reader.Extractor):
         def run(self) -> Outcome:
+            (staging,) = [p for p in tmp_path.iterdir() if p.name.startswith(".contested.")]
+            (mark,) = staging.glob(".jellycell-restoring-*.lock")
+            with open(mark, "rb") as handle, pytest.raises(BlockingIOError):
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # still held
             reader._sweep_abandoned_staging(target)
             return super().run()
 
@@ -447,3 +453,29 @@ def test_a_restore_read_again_in_one_pass_keeps_its_folder_marked(
     assert snapshot(target) == snapshot(project, exclude=(CHECKPOINTS,))
     assert not (target / "data" / "from-a-run.csv").exists()
     assert [name for name in os.listdir(tmp_path) if "restoring" in name] == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a bind mount needs root")
+def test_the_sweep_never_reaches_into_a_mount(
+    project: Path, tmp_path: Path, made: archive.CheckpointCreateReport
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("keep")
+    (elsewhere / ".jellycell-restoring-0123abcd.lock").write_text("")
+    mounted = tmp_path / ".again.restoring-0123abcd"  # a mount named like a killed restore's
+    holding = tmp_path / ".again.restoring-4567abcd"  # a killed restore's, with a mount inside
+    mounted.mkdir(0o700)
+    (holding / "inner").mkdir(parents=True, mode=0o700)
+    (holding / ".jellycell-restoring-4567abcd.lock").write_text("")
+    mounts = [mounted, holding / "inner"]
+    for point in mounts:
+        if subprocess.run(["mount", "--bind", str(elsewhere), str(point)]).returncode:
+            pytest.skip("mount --bind is not allowed here")
+    try:
+        archive.restore(project, "saved", into=tmp_path / "again")
+        assert (elsewhere / "keep.txt").read_text() == "keep"
+        assert (holding / ".jellycell-restoring-4567abcd.lock").exists()
+    finally:
+        for point in reversed(mounts):
+            subprocess.run(["umount", str(point)], check=True)
