@@ -22,11 +22,19 @@ def human_size(size: int) -> str:
     """
     value = float(size)
     unit = 0
-    while value >= 1024 and unit < len(_UNITS) - 1:
-        value /= 1024
-        unit += 1
-    digits = 0 if unit == 0 or value >= 100 else 1 if value >= 10 else 2
-    return f"{value:.{digits}f} {_UNITS[unit]}"
+    while True:
+        if value >= 1024 and unit < len(_UNITS) - 1:
+            value /= 1024
+            unit += 1
+            continue
+        digits = 0 if unit == 0 or value >= 100 else 1 if value >= 10 else 2
+        shown = round(value, digits)
+        if shown >= 1024 and unit < len(_UNITS) - 1:
+            value = shown  # 1023.9 KiB reads as 1.00 MiB
+            continue
+        if digits and shown >= (10 if digits == 2 else 100):
+            digits -= 1  # 9.996 reads as 10.0, not 10.00
+        return f"{value:.{digits}f} {_UNITS[unit]}"
 
 
 def describe(report: BaseModel) -> str:

@@ -24,9 +24,10 @@ import zlib
 from isal import isal_zlib
 
 LEVEL = 3  # ISA-L's strongest: zlib -6 sizes within ~3% at ~15x the speed
-LEVEL_INCOMPRESSIBLE = 2  # the same bytes as level 3 on random data, at 4x its speed
+LEVEL_INCOMPRESSIBLE = 2  # about level 3's size on random data, at 4x its speed
 _SAMPLED_FROM = 256 << 10  # smaller members are compressed at LEVEL unsampled
-_SAMPLE = 16 << 10  # three samples this long: the start, the middle and the end
+_SAMPLE = 16 << 10  # three samples this long: near the start, the middle and near the end
+_EDGE = 4 << 10  # not sampled at either end: a tar header, or the padding after a file
 _GAIN = 0.98  # a sample compressed to more than this share of its length shows no gain
 _CAPACITY = 4 << 20  # raw bytes one thread's compressor takes at once
 # No file name and no time in the header, so the same bytes give the same member.
@@ -43,7 +44,7 @@ def level_for(raw: bytes | bytearray) -> int:
         return LEVEL
     view = memoryview(raw)
     middle = (length - _SAMPLE) // 2
-    for start in (0, middle, length - _SAMPLE):
+    for start in (_EDGE, middle, length - _SAMPLE - _EDGE):
         sample = view[start : start + _SAMPLE]
         if len(isal_zlib.compress(sample, 1, -15)) < _SAMPLE * _GAIN:
             return LEVEL

@@ -230,6 +230,7 @@ def _create_reserved(
                 # The previous archive changed under us or was damaged: start
                 # again from the files themselves, copying nothing from it.
                 log.warning("not copying from %s: %s", previous and previous.path, stale)
+                writer.close()
                 output.seek(0)
                 output.truncate()
                 writer = ArchiveWriter(output, None, progress, scratch, helped, ready, rows)
@@ -462,7 +463,7 @@ def _entry_fields(entry: Entry) -> str | None:
         return f"dir\0{entry.name}\0{0}\0{entry.mtime_ns}\0{entry.mode}"
     if entry.kind == "link":
         return f"link\0{entry.name}\0{entry.mtime_ns}\0{entry.link}"
-    return None  # a database is backed up afresh every time
+    return None  # a database is read afresh every time
 
 
 def _fingerprint(fields: Iterable[str | None]) -> bytes:
@@ -642,7 +643,7 @@ class ArchiveWriter:
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="jellycell-compress")
         # Members are written, hashed and recorded in order by one more thread,
         # so that reading and tar work here overlap with the output's cost.
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="jellycell-write")
+        self.output_thread = ThreadPoolExecutor(1, thread_name_prefix="jellycell-write")
         self.pending: deque[tuple[Future[None], int]] = deque()
         self.in_flight = 0  # bytes the pending members hold, raw or compressed
         self.member_count = 0  # members written or on their way
@@ -663,6 +664,11 @@ class ArchiveWriter:
 
     # -- the stream of members -------------------------------------------------
 
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the compressing and writing threads once their work is done (or cancelled)."""
+        self.pool.shutdown(wait=True, cancel_futures=cancel)
+        self.output_thread.shutdown(wait=True, cancel_futures=cancel)
+
     def _submit(self, job: Callable[[], tuple[bytes, ...]], tar_length: int, weight: int) -> None:
         """Have ``job`` make a member, written in turn; ``weight``: the bytes it holds meanwhile.
 
@@ -671,7 +677,7 @@ class ArchiveWriter:
         :data:`IN_FLIGHT` bytes, so that reading them keeps ahead of writing.
         """
         compressed = self.pool.submit(job)
-        written = self.writer.submit(self._write_member, compressed, tar_length)
+        written = self.output_thread.submit(self._write_member, compressed, tar_length)
         self.pending.append((written, weight))
         self.in_flight += weight
         self.member_count += 1
@@ -742,8 +748,7 @@ class ArchiveWriter:
         except BaseException:
 
             def stop_compressing() -> None:
-                self.pool.shutdown(wait=True, cancel_futures=True)
-                self.writer.shutdown(wait=True, cancel_futures=True)
+                self.close(cancel=True)
 
             despite_interrupts(stop_compressing)
             raise
@@ -1223,8 +1228,7 @@ class ArchiveWriter:
         self, project: Project, now: datetime, message: str | None, scan: Any
     ) -> CheckpointSummary:
         """Write ``checkpoint.json`` and the end of the archive; return the sidecar summary."""
-        self.pool.shutdown(wait=True)
-        self.writer.shutdown(wait=True)
+        self.close()
         self._tick(force=True)
         self._spool_rows()
         files = self.files_before + sum(1 for row in self.entries if row[1] != "dir")
@@ -1372,7 +1376,7 @@ def _moment(found: os.stat_result) -> tuple[int, int, int]:
 
     The change time matters too: a program that rewrites a file in place and
     then sets its modification time back (``rsync --inplace -t``, ``cp -p``)
-    cannot set it back.
+    cannot set the change time back.
     """
     return found.st_size, found.st_mtime_ns, found.st_ctime_ns
 
@@ -1544,7 +1548,7 @@ def write_helped(
                 writer = ArchiveWriter(output, None, progress, scratch, rows=marked)
                 writer.marked = array("q")
                 writer.write_groups(walked, groups)
-            writer.pool.shutdown(wait=True)
+            writer.close()
             writer._spool_rows()
             first_member = more()
             assert writer.marked is not None

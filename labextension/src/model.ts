@@ -406,13 +406,24 @@ export function defaultRestoreFolder(
 
 /** A size in bytes as a person reads it, in powers of 1024. */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
+  for (;;) {
+    if (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+      continue;
+    }
+    let digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+    const shown = Number(value.toFixed(digits));
+    if (shown >= 1024 && unit < units.length - 1) {
+      value = shown; // 1023.9 KiB reads as 1.00 MiB
+      continue;
+    }
+    if (digits > 0 && shown >= (digits === 2 ? 10 : 100)) {
+      digits -= 1; // 9.996 reads as 10.0, not 10.00
+    }
+    return `${value.toFixed(digits)} ${units[unit]}`;
   }
-  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  return `${value.toFixed(digits)} ${units[unit]}`;
 }

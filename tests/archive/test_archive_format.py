@@ -17,7 +17,7 @@ import pytest
 from jellycell.cli.commands.checkpoint import CheckpointSummary as JellycellSummary
 
 from jellycell_jupyter import archive
-from jellycell_jupyter.archive import gzipmember
+from jellycell_jupyter.archive import gzipmember, tarformat
 
 CHECKPOINTS = ".jellycell/checkpoints"
 GNU_TAR = shutil.which("tar")
@@ -227,11 +227,16 @@ def test_bytes_that_do_not_compress_are_spared_the_strongest_level() -> None:
     assert gzipmember.level_for(half) == gzipmember.LEVEL
     assert gzipmember.level_for(noise[: 200 << 10]) == gzipmember.LEVEL
 
-    for raw in (noise, text, half, noise[: 200 << 10], b""):
+    # A large file's first piece starts with its tar header, its last ends in padding.
+    first_piece = tarformat.header("data/image.png", tarformat.REGULAR, 1 << 22, 0, 0o644) + noise
+    last_piece = noise + bytes(tarformat.padding(len(noise) + 7))
+    assert gzipmember.level_for(first_piece) == gzipmember.LEVEL_INCOMPRESSIBLE
+    assert gzipmember.level_for(last_piece) == gzipmember.LEVEL_INCOMPRESSIBLE
+
+    for raw in (noise, text, half, noise[: 200 << 10], first_piece, b""):
         member = b"".join(gzipmember.compress_member(raw))
         assert gzip.decompress(member) == raw
-        assert member == b"".join(
-            gzipmember.compress_member(bytes(raw))
-        )  # the same bytes, the same member
-    # Random bytes cost next to nothing in either level.
+        copy = bytearray(raw)  # the same bytes in another buffer make the same member
+        assert member == b"".join(gzipmember.compress_member(copy))
+    # Random bytes grow by next to nothing.
     assert len(b"".join(gzipmember.compress_member(noise))) < len(noise) * 1.001

@@ -201,16 +201,18 @@ class BrowserLog:
     page_errors: list[str] = field(default_factory=list)
     page_error_stacks: list[str] = field(default_factory=list)
 
-    def errors_outside(self, bundle: str) -> list[str]:
-        """Uncaught errors but those whose every frame with a source lies in ``bundle``.
+    def errors_except(self, known: set[str], bundle: str) -> list[str]:
+        """Uncaught errors, except the ``known`` ones raised wholly inside ``bundle``.
 
         ``bundle`` is a part of a script's URL, such as Notebook 7's own
-        ``/static/notebook/``; an error that passed through any other script stays.
+        ``/static/notebook/``. A known message that passed through any other
+        script stays, and so does every other error.
         """
         kept = []
         for message, stack in zip(self.page_errors, self.page_error_stacks, strict=True):
             sources = [line for line in stack.splitlines() if "http" in line]
-            if not sources or not all(bundle in line for line in sources):
+            inside = bool(sources) and all(bundle in line for line in sources)
+            if not (message in known and inside):
                 kept.append(message)
         return kept
 

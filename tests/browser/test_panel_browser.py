@@ -89,6 +89,11 @@ def test_checkpoint_list_renders_the_panel_whose_buttons_create_and_restore(
     if interface == "lab":
         assert browser_log.page_errors == []
     else:
-        # Notebook 7.6 raises errors of its own on notebook pages (with this
-        # package's extension disabled too); none may pass through any other script.
-        assert browser_log.errors_outside("/static/notebook/") == []
+        # Notebook 7.6 raises these in its own bundle on notebook pages, with
+        # this package's extension disabled too (the second after JupyterLab
+        # ran on the same server).
+        known = {
+            "Cannot read properties of undefined (reading 'schema')",
+            "Command 'filebrowser:open-path' not registered.",
+        }
+        assert browser_log.errors_except(known, "/static/notebook/") == []

@@ -68,6 +68,10 @@ def table_of(markup: str) -> list[list[str]]:
         (1708, "1.67 KiB"),
         (20 * 1024**2, "20.0 MiB"),
         (150 * 1024, "150 KiB"),
+        (10235, "10.0 KiB"),  # rounding up to the next decade drops a digit
+        (102399, "100 KiB"),
+        (1048575, "1.00 MiB"),  # and up to 1024 of a unit, moves to the next
+        (1024**3 - 1, "1.00 GiB"),
         (5 * 1024**3 // 2, "2.50 GiB"),
         (3 * 1024**5, "3.00 PiB"),
         (4096 * 1024**5, "4096 PiB"),

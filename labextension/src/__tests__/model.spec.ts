@@ -357,5 +357,9 @@ describe('helpers', () => {
     expect(formatBytes(1536)).toBe('1.50 KiB');
     expect(formatBytes(20 * 1024 * 1024)).toBe('20.0 MiB');
     expect(formatBytes(300 * 1024 * 1024 * 1024)).toBe('300 GiB');
+    expect(formatBytes(10235)).toBe('10.0 KiB');
+    expect(formatBytes(102399)).toBe('100 KiB');
+    expect(formatBytes(1048575)).toBe('1.00 MiB');
+    expect(formatBytes(3 * 1024 ** 5)).toBe('3.00 PiB');
   });
 });
