@@ -10,9 +10,9 @@ format.
 
 Members are compressed at ISA-L's strongest level, except bytes that do not
 compress at all (images, columnar files, pickled arrays): level 3 spends four
-times level 2's effort on them for the same size, so a large member whose
-samples show no gain gets level 2. The choice depends on the bytes alone, so
-the same bytes still give the same member.
+times level 2's effort on them for about the same size, so a piece of a large
+file whose samples show no gain gets level 2. The choice depends on the bytes
+alone, so the same bytes still give the same member.
 """
 
 from __future__ import annotations
@@ -51,9 +51,14 @@ def level_for(raw: bytes | bytearray) -> int:
     return LEVEL_INCOMPRESSIBLE
 
 
-def compress_member(raw: bytes | bytearray) -> tuple[bytes, ...]:
-    """``raw`` as one complete gzip member, in parts, at the level :func:`level_for` picks."""
-    level = level_for(raw)
+def compress_member(raw: bytes | bytearray, *, one_file: bool = False) -> tuple[bytes, ...]:
+    """``raw`` as one complete gzip member, in parts.
+
+    A piece of ``one_file`` is compressed at the level :func:`level_for`
+    picks; anything else (small files together, each with its tar header and
+    padding, which level 3 packs best) at :data:`LEVEL`.
+    """
+    level = level_for(raw) if one_file else LEVEL
     if _PARALLEL is None or len(raw) > _CAPACITY:
         return (isal_zlib.compress(raw, level, 31),)
     compressors = getattr(_local, "compressors", None)

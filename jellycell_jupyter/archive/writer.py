@@ -706,8 +706,8 @@ class ArchiveWriter:
         while self.pending:
             self._wait_oldest()
 
-    def _compress(self, raw: bytes | bytearray) -> None:
-        self._submit(partial(compress_member, raw), len(raw), len(raw))
+    def _compress(self, raw: bytes | bytearray, *, one_file: bool = False) -> None:
+        self._submit(partial(compress_member, raw, one_file=one_file), len(raw), len(raw))
 
     # -- entries -----------------------------------------------------------------
 
@@ -1160,7 +1160,7 @@ class ArchiveWriter:
                     data.release()
                 remaining -= want
                 self.bytes_done += want
-                self._compress(piece)
+                self._compress(piece, one_file=True)
                 if last:
                     break
                 opening = b""
