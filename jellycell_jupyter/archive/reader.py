@@ -248,6 +248,7 @@ def _marked_staging_folder(staging: Path, marker: str) -> int:
     try:
         held = os.open(unnamed, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _PRIVATE, 0o600)
         try:
+            os.write(held, _mark_text(marker))
             fcntl.flock(held, fcntl.LOCK_EX)
             os.rename(unnamed, staging / marker)
         except BaseException:
@@ -292,6 +293,8 @@ def _sweep_abandoned_staging(target: Path) -> None:
             marked = os.fstat(mark)
             if not stat.S_ISREG(marked.st_mode) or marked.st_uid != os.getuid():
                 continue
+            if os.read(mark, 256) != _mark_text(mark_name):
+                continue  # not a mark this package wrote
             fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if os.lstat(path).st_ino != here.st_ino:
                 continue  # another folder took the name meanwhile
@@ -303,6 +306,11 @@ def _sweep_abandoned_staging(target: Path) -> None:
             os.close(folder)
             if mark >= 0:
                 os.close(mark)
+
+
+def _mark_text(mark: str) -> bytes:
+    """What a restore writes in its mark, and what a sweep expects to find there."""
+    return f"jellycell-jupyter restoring here: {mark}\n".encode()
 
 
 def _remove_marked(folder: Path, mark: str) -> None:

@@ -346,11 +346,39 @@ def _looks_like_sqlite(path: str, size: int) -> bool:
     # spares us opening every small file to read its first bytes.
     if size < 512 or size % 512:
         return False
+    if locked_by_this_process(path, unknown=False):
+        # Opening and closing it would drop this process's locks (a kernel's
+        # open transaction, say); SQLite is what locks a file like this.
+        return True
     try:
         with open(path, "rb") as handle:
             return handle.read(16) == SQLITE_MAGIC
     except OSError:
         return False
+
+
+def locked_by_this_process(path: str, *, unknown: bool) -> bool:
+    """Whether this process holds POSIX record locks on ``path``; ``unknown`` if it cannot tell.
+
+    Such locks belong to the process, and closing any descriptor of the file
+    drops them all, so a file this process locks must not be opened here.
+    Linux lists them in ``/proc/locks``.
+    """
+    try:
+        found = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return unknown
+    where = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
+    me = str(os.getpid())
+    for line in lines:
+        fields = line.split()
+        if "->" in fields:
+            continue  # a lock waited for, not held
+        if len(fields) >= 6 and fields[1] == "POSIX" and fields[4] == me and fields[5] == where:
+            return True
+    return False
 
 
 def _link_inside(root: str, path: str) -> str | SkippedPath:

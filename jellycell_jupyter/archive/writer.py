@@ -62,7 +62,15 @@ from .reports import (
 )
 from .store import ProjectLike, as_project, list_checkpoints, lock_for, read_sidecar, sidecar_for
 from .tarformat import BLOCK, DIRECTORY, END_OF_ARCHIVE, REGULAR, SYMLINK, header, padding
-from .walk import FILE, SQLITE, SQLITE_COMPANIONS, Entry, Walked, scan_project
+from .walk import (
+    FILE,
+    SQLITE,
+    SQLITE_COMPANIONS,
+    Entry,
+    Walked,
+    locked_by_this_process,
+    scan_project,
+)
 
 log = logging.getLogger(__name__)
 
@@ -1089,6 +1097,9 @@ class ArchiveWriter:
         """
         source = entry.path
         idle = entry.kind == "sqlite" and not _database_in_use(entry.path)
+        # This process's own SQLite locks would go with any file it opens and
+        # closes there (POSIX record locks are per process): SQLite it is, then.
+        idle = idle and not locked_by_this_process(entry.path, unknown=True)
         if entry.kind == "sqlite" and not idle:
             source = self._sqlite_backup(entry)
         try:
@@ -1098,10 +1109,16 @@ class ArchiveWriter:
                 outcome = self._stream_file(entry, source, locked=idle)
                 if outcome == "busy":  # a writer holds the database: copy it through SQLite
                     idle = False
-                    source = self._sqlite_backup(entry)
+                    source = self._sqlite_backup(entry, in_use=True)
                     outcome = self._stream_file(entry, source)
                 if outcome != "changed" or attempt == READ_ATTEMPTS - 1:
                     break
+                if idle and (_database_in_use(entry.path) or attempt == READ_ATTEMPTS - 2):
+                    # Opened meanwhile (a WAL checkpoint writes without that
+                    # lock), or it will not hold still: the last reading is
+                    # through SQLite, which only ever copies a committed state.
+                    idle = False
+                    source = self._sqlite_backup(entry, in_use=True)
                 # Rewind the output to where this file began and read it again.
                 self._drain()
                 self.output.seek(mark[0])
@@ -1183,14 +1200,14 @@ class ArchiveWriter:
             return "since-walk"
         return "ok"
 
-    def _sqlite_backup(self, entry: Entry) -> str:
+    def _sqlite_backup(self, entry: Entry, *, in_use: bool = False) -> str:
         """A consistent copy of a live SQLite database, through SQLite's online backup."""
         scratch = str(self.sqlite_scratch)
         try:
             # With no companion files, nobody has the database open: a connection
             # that may write then also removes the -wal and -shm it makes, as
             # the last user of a database does, so the files are left as found.
-            busy = _database_in_use(entry.path)
+            busy = in_use or _database_in_use(entry.path)
             try:
                 _backup_database(entry.path, "ro" if busy else "rw", scratch)
             except sqlite3.Error as error:

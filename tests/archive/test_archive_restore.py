@@ -35,6 +35,12 @@ def everything_below(folder: Path) -> list[str]:
     )
 
 
+def write_mark(folder: Path, token: str) -> None:
+    """The mark a restore keeps in its staging folder, as it writes it."""
+    name = f".jellycell-restoring-{token}.lock"
+    (folder / name).write_text(f"jellycell-jupyter restoring here: {name}\n")
+
+
 def test_by_default_into_a_new_sibling_folder(
     project: Path, made: archive.CheckpointCreateReport, snapshot: Callable[..., dict]
 ) -> None:
@@ -381,22 +387,24 @@ def test_what_a_killed_restore_left_goes_with_the_next_restore_there(
         (folder / "data").mkdir(parents=True, mode=0o700)
         (folder / "data" / "half.csv").write_text("half")
         if mark is not None:
-            (folder / f".jellycell-restoring-{mark}.lock").write_text("")
+            write_mark(folder, mark)
         return folder
 
     # What a restore killed midway leaves: its half-filled folder, its mark unlocked.
     left = staging("0123abcd", mark="0123abcd")
     # Look-alikes no restore left, or one a restore is still filling: all stay.
     unmarked = staging("4567abcd")  # a user's folder, or a restore's after it published
+    blank_mark = staging("2468ace0")  # a mark this package did not write
+    (blank_mark / ".jellycell-restoring-2468ace0.lock").write_text("")
     wrong_mark = staging("89abcdef", mark="0123abcd")
     busy = staging("fedcba98", mark="fedcba98")
     linked_mark = staging("76543210")
     other_target = tmp_path / ".elsewhere.restoring-0123abcd"
     other_target.mkdir(0o700)
-    (other_target / ".jellycell-restoring-0123abcd.lock").write_text("")
+    write_mark(other_target, "0123abcd")
     mine = tmp_path / "mine"
     mine.mkdir(0o700)
-    (mine / ".jellycell-restoring-13572468.lock").write_text("")
+    write_mark(mine, "13572468")
     os.symlink(mine, tmp_path / ".again.restoring-13572468")
     os.symlink(
         mine / ".jellycell-restoring-13572468.lock",
@@ -410,7 +418,7 @@ def test_what_a_killed_restore_left_goes_with_the_next_restore_there(
         os.close(held)
 
     assert not left.exists()
-    for kept in (unmarked, wrong_mark, busy, linked_mark):
+    for kept in (unmarked, blank_mark, wrong_mark, busy, linked_mark):
         assert (kept / "data" / "half.csv").read_text() == "half", kept
     assert (other_target / ".jellycell-restoring-0123abcd.lock").exists()
     assert (tmp_path / ".again.restoring-13572468").is_symlink()
@@ -462,12 +470,12 @@ def test_the_sweep_never_reaches_into_a_mount(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("keep")
-    (elsewhere / ".jellycell-restoring-0123abcd.lock").write_text("")
+    write_mark(elsewhere, "0123abcd")
     mounted = tmp_path / ".again.restoring-0123abcd"  # a mount named like a killed restore's
     holding = tmp_path / ".again.restoring-4567abcd"  # a killed restore's, with a mount inside
     mounted.mkdir(0o700)
     (holding / "inner").mkdir(parents=True, mode=0o700)
-    (holding / ".jellycell-restoring-4567abcd.lock").write_text("")
+    write_mark(holding, "4567abcd")
     mounts = [mounted, holding / "inner"]
     for point in mounts:
         if subprocess.run(["mount", "--bind", str(elsewhere), str(point)]).returncode:

@@ -230,3 +230,36 @@ def test_a_writer_killed_in_the_middle_of_a_transaction(
     restored = tmp_path / "restored" / ".jellycell" / "cache" / "crashed.db"
     assert assert_sound_copy(restored, keys_at_least=20_000) == 20_000
     assert assert_sound_copy(database, keys_at_least=20_000) == 20_000, "the live database"
+
+
+def test_a_create_in_a_process_holding_the_database_keeps_its_locks(
+    real_project: Path,
+) -> None:
+    """A kernel may hold a transaction open while it checkpoints the project.
+
+    POSIX record locks belong to the process: opening and closing the database
+    file here would drop the kernel's own lock and let another writer in.
+    """
+    database = real_project / ".jellycell" / "cache" / "held.db"
+    _committed_rows(database, 100, "DELETE")
+    held = sqlite3.connect(database, isolation_level=None)
+    try:
+        held.execute("BEGIN IMMEDIATE")  # the RESERVED lock: no other writer
+        archive.create(real_project, name="held")
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0); "
+                "c.execute('BEGIN IMMEDIATE')",
+                str(database),
+            ],
+            capture_output=True,
+            text=True,
+            env=child_environment(),
+        )
+        held.execute("ROLLBACK")
+    finally:
+        held.close()
+
+    assert other.returncode != 0 and "database is locked" in other.stderr, other.stderr
