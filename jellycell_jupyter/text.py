@@ -20,21 +20,20 @@ def human_size(size: int) -> str:
 
     The JupyterLab panel writes sizes the same way.
     """
-    value = float(size)
-    unit = 0
-    while True:
-        if value >= 1024 and unit < len(_UNITS) - 1:
-            value /= 1024
-            unit += 1
-            continue
-        digits = 0 if unit == 0 or value >= 100 else 1 if value >= 10 else 2
-        shown = round(value, digits)
-        if shown >= 1024 and unit < len(_UNITS) - 1:
-            value = shown  # 1023.9 KiB reads as 1.00 MiB
-            continue
-        if digits and shown >= (10 if digits == 2 else 100):
-            digits -= 1  # 9.996 reads as 10.0, not 10.00
-        return f"{value:.{digits}f} {_UNITS[unit]}"
+    value, unit = float(size), 0
+    # Rounded, not raw: 1023.9 KiB reads as 1.00 MiB.
+    while unit < len(_UNITS) - 1 and round(value, _digits(value, unit)) >= 1024:
+        value /= 1024
+        unit += 1
+    digits = _digits(value, unit)
+    if digits and round(value, digits) >= 10 ** (3 - digits):
+        digits -= 1  # 9.996 reads as 10.0, not 10.00
+    return f"{value:.{digits}f} {_UNITS[unit]}"
+
+
+def _digits(value: float, unit: int) -> int:
+    """Decimals that show ``value`` of ``_UNITS[unit]`` with three digits (bytes: none)."""
+    return 0 if unit == 0 or value >= 100 else 1 if value >= 10 else 2
 
 
 def describe(report: BaseModel) -> str:

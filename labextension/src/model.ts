@@ -407,23 +407,23 @@ export function defaultRestoreFolder(
 /** A size in bytes as a person reads it, in powers of 1024. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  const decimals = (value: number, unit: number): number =>
+    unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  const rounded = (value: number, digits: number): number =>
+    Number(value.toFixed(digits));
   let value = bytes;
   let unit = 0;
-  for (;;) {
-    if (value >= 1024 && unit < units.length - 1) {
-      value /= 1024;
-      unit += 1;
-      continue;
-    }
-    let digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-    const shown = Number(value.toFixed(digits));
-    if (shown >= 1024 && unit < units.length - 1) {
-      value = shown; // 1023.9 KiB reads as 1.00 MiB
-      continue;
-    }
-    if (digits > 0 && shown >= (digits === 2 ? 10 : 100)) {
-      digits -= 1; // 9.996 reads as 10.0, not 10.00
-    }
-    return `${value.toFixed(digits)} ${units[unit]}`;
+  // Rounded, not raw: 1023.9 KiB reads as 1.00 MiB.
+  while (
+    unit < units.length - 1 &&
+    rounded(value, decimals(value, unit)) >= 1024
+  ) {
+    value /= 1024;
+    unit += 1;
   }
+  let digits = decimals(value, unit);
+  if (digits > 0 && rounded(value, digits) >= 10 ** (3 - digits)) {
+    digits -= 1; // 9.996 reads as 10.0, not 10.00
+  }
+  return `${value.toFixed(digits)} ${units[unit]}`;
 }
